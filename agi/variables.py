@@ -1,0 +1,44 @@
+"""Channel-variable names: the contract between the ``route`` AGI, the dialplan and the ledger.
+
+The dialplan include (``dialplan/orikaeshi.conf``) uses exactly these names, and
+``orikaeshi dialplan check`` verifies that it does.  Change a name here and nowhere else.
+"""
+
+from __future__ import annotations
+
+# --- set by the route AGI on the caller's channel ------------------------------------------
+ACCOUNTCODE = "CHANNEL(accountcode)"  # the client code; inherited by member channels, in CDRs
+CLIENT = "ROUTE_CLIENT"               # the client code again, as a plain variable
+ACTION = "ROUTE_ACTION"               # one of ACTIONS below
+QUEUE = "ROUTE_QUEUE"                 # queue to join
+PRIORITY = "QUEUE_PRIO"               # read by app_queue itself
+QUEUE_TIMEOUT = "QUEUE_WAIT"          # Queue() timeout, seconds
+OVERFLOW_QUEUE = "ROUTE_OVERFLOW"     # queue joined when QUEUE times out ("" = none)
+OVERFLOW_TIMEOUT = "OVERFLOW_WAIT"    # Queue() timeout in the overflow queue, seconds
+WHISPER = "WHISPER"                   # announceoverride played to the answering member
+GREETING = "GREETING"                 # played to the caller before queueing ("" = none)
+CLOSED_PROMPT = "CLOSED_PROMPT"       # played when closed, before voicemail or hang-up
+VM_BOX = "VM_BOX"                     # voicemail box (mailbox@context)
+FORWARD_TO = "FORWARD_TO"             # outside number dialled when ACTION is forward
+AFTER_TIMEOUT = "AFTER_TIMEOUT"       # what follows a queue timeout: voicemail | hangup
+ESCALATED = "ESCALATED"               # "1" when the call goes to the supervisors
+ESCALATION_REASON = "ESCALATION_REASON"  # repeat_caller, complaint, ...
+ROUTE_FLAGS = "ROUTE_FLAGS"           # comma-separated facts, e.g. unknown_did
+# --- set by the dialplan --------------------------------------------------------------------
+ROUTE_SOURCE = "ROUTE_SOURCE"         # "fallback" when the AGI failed and the static map routed
+DID = "__DID"                         # dialled number, inherited by every channel of the call
+
+ACTIONS = ("queue", "closed", "forward", "reject")
+FALLBACK = "fallback"
+
+# --- set by Asterisk itself, read by the ledger ---------------------------------------------
+QUEUESTATUS = "QUEUESTATUS"
+VMSTATUS = "VMSTATUS"
+DIALSTATUS = "DIALSTATUS"
+AGISTATUS = "AGISTATUS"
+
+# Order in which the route AGI sets them (the account code first, so that every later event
+# of the channel already carries the client).
+ROUTE_ORDER = (ACCOUNTCODE, CLIENT, ACTION, QUEUE, PRIORITY, QUEUE_TIMEOUT, OVERFLOW_QUEUE,
+               OVERFLOW_TIMEOUT, WHISPER, GREETING, CLOSED_PROMPT, VM_BOX, FORWARD_TO,
+               AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, ROUTE_FLAGS)

@@ -1,0 +1,1 @@
+"""orikaeshi: routing, an honest call ledger and repeat-caller escalation beside Asterisk."""

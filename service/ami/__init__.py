@@ -1,0 +1,1 @@
+"""AMI side: a pure wire parser and one hardened adapter over panoramisk."""

@@ -1,0 +1,368 @@
+"""The one place where panoramisk's AMI client is hardened.
+
+panoramisk 1.4 is used for what it does well (building actions with ids, collecting the
+responses of list actions such as ``CoreShowChannels``); its traps are fixed here at the root:
+
+* each TCP read was decoded on its own with ``errors='ignore'`` -> framing on bytes, strict
+  UTF-8 per message (:mod:`service.ami.parser`);
+* its ping never checked the answer -> a ping that is not answered within ``ping_timeout``
+  aborts the connection, which is then re-established with exponential backoff;
+* actions sent while disconnected never resolved -> they fail at once with
+  :class:`AmiNotConnected`, and every action has a timeout;
+* an exception in an event callback closed the connection -> handlers run in a consumer task
+  that logs and goes on;
+* events were dispatched as they were parsed -> they go through one bounded FIFO, in order,
+  with the socket paused while the FIFO is full;
+* pending actions were silently re-sent after a reconnect (a second Originate!) -> they fail
+  with :class:`AmiConnectionLost` and the caller decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from panoramisk import actions as pk_actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from service.ami.parser import AmiMessage, AmiParser, BadMessage, Banner
+from service.logs import get_logger
+
+log = get_logger(__name__)
+
+EventHandler = Callable[[list[AmiMessage]], Awaitable[None] | None]
+ConnectedHandler = Callable[["AmiClient"], Awaitable[None]]
+
+
+class AmiError(Exception):
+    """Base class of AMI adapter errors."""
+
+
+class AmiNotConnected(AmiError):
+    """An action was sent while there is no logged-in AMI session."""
+
+
+class AmiConnectionLost(AmiError):
+    """The session ended before the action got its answer."""
+
+
+class AmiActionTimeout(AmiError):
+    """No answer within the action's timeout."""
+
+
+class AmiLoginFailed(AmiError):
+    """Asterisk refused the credentials."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered ``Response: Error``."""
+
+
+def check_action(action: Mapping[str, Any]) -> None:
+    """Refuse header injection: no key or value may hold CR or LF.
+
+    >>> check_action({"Action": "Ping"})
+    >>> check_action({"Action": "Originate", "CallerID": "x\\r\\nAction: Command"})
+    Traceback (most recent call last):
+    ...
+    ValueError: AMI header 'CallerID' holds CR/LF
+    """
+    for key, value in action.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in [key, *values]:
+            text = str(item)
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"AMI header {key!r} holds CR/LF")
+
+
+@dataclass
+class AmiStats:
+    connects: int = 0
+    events: int = 0
+    bad_messages: int = 0
+    handler_errors: int = 0
+    paused: int = 0
+
+
+class HardenedAMIProtocol(AMIProtocol):
+    """panoramisk's protocol with byte framing and no event dispatch of its own."""
+
+    def __init__(self, client: AmiClient) -> None:
+        super().__init__()
+        self.client = client
+        self.parser = AmiParser(client.max_message_bytes)
+        loop = asyncio.get_running_loop()
+        self.banner: asyncio.Future[str] = loop.create_future()
+        self.lost: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.factory = self.client
+        self.encoding = "utf-8"
+
+    def data_received(self, data: bytes) -> None:
+        events: list[AmiMessage] = []
+        for item in self.parser.feed(data):
+            if isinstance(item, AmiMessage):
+                action_id = item.get("ActionID")
+                if action_id is not None and action_id in self.responses:
+                    self._handle_response(action_id, item)
+                elif "Event" in item:
+                    events.append(item)
+                # else: a response to an action of an earlier session; nothing waits for it.
+            elif isinstance(item, Banner):
+                self.version = item.version
+                if not self.banner.done():
+                    self.banner.set_result(item.version)
+            elif isinstance(item, BadMessage):
+                self.client.stats.bad_messages += 1
+                log.warning("ami_bad_message", pbx=self.client.pbx_id, reason=item.reason,
+                            sample=item.sample[:80].decode("utf-8", "replace"))
+        if events:
+            self.client._enqueue(events)
+
+    def _handle_response(self, action_id: str, item: AmiMessage) -> None:
+        action = self.responses[action_id]
+        message = Message(dict(item))
+        if action.add_message(message):
+            self.responses.pop(action_id, None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for action in list(self.responses.values()):
+            if not action.future.done():
+                action.future.set_exception(AmiConnectionLost("AMI connection lost"))
+        self.responses.clear()
+        if not self.banner.done():
+            self.banner.set_exception(AmiConnectionLost("closed before the banner"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class AmiClient:
+    """One supervised AMI session to one PBX, re-established for as long as ``run`` runs.
+
+    Events go to ``on_events`` in batches, in wire order, from a single consumer task.
+    ``on_connected`` runs after every successful login, before the events that follow it are
+    handled (the ledger resynchronises there).
+    """
+
+    def __init__(
+        self,
+        pbx_id: str,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        on_events: EventHandler,
+        on_connected: ConnectedHandler | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        ping_interval: float = 10.0,
+        ping_timeout: float = 5.0,
+        action_timeout: float = 10.0,
+        reconnect_min: float = 0.5,
+        reconnect_max: float = 30.0,
+        queue_max: int = 20000,
+        max_message_bytes: int = 256 * 1024,
+    ) -> None:
+        self.pbx_id = pbx_id
+        self.host, self.port = host, port
+        self.username, self.secret = username, secret
+        self.on_events = on_events
+        self.on_connected = on_connected
+        self.connect_timeout = connect_timeout
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.action_timeout = action_timeout
+        self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
+        self.queue_max = queue_max
+        self.max_message_bytes = max_message_bytes
+        self.stats = AmiStats()
+        self.protocol: HardenedAMIProtocol | None = None
+        self.logged_in = asyncio.Event()
+        self._queue: deque[list[AmiMessage] | _SessionStart] = deque()
+        self._queued_events = 0
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._paused = False
+        self._resyncing = False
+
+    # -- public API --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Keep a session up until cancelled.  Never returns otherwise."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._consume(), name=f"ami-consume-{self.pbx_id}")
+            await self._supervise()
+
+    async def send_action(self, action: Mapping[str, Any], timeout: float | None = None,
+                          as_list: bool | None = None) -> Any:
+        """Send one action and wait for its answer (a Message, or a list for list actions)."""
+        check_action(action)
+        protocol = self.protocol
+        if protocol is None or protocol.closed or not self._transport_ok(protocol):
+            raise AmiNotConnected(f"no AMI session to {self.pbx_id}")
+        if not self.logged_in.is_set() and str(action.get("Action", "")).lower() != "login":
+            raise AmiNotConnected(f"AMI session to {self.pbx_id} is not logged in")
+        pk_action = pk_actions.Action(dict(action), as_list=as_list)
+        future = protocol.send(pk_action, as_list=as_list)
+        try:
+            return await asyncio.wait_for(future, timeout or self.action_timeout)
+        except TimeoutError:
+            protocol.responses.pop(pk_action.id, None)
+            raise AmiActionTimeout(f"{action.get('Action')} not answered by {self.pbx_id} "
+                                   f"within {timeout or self.action_timeout}s") from None
+
+    async def drained(self) -> None:
+        """Wait until every event received so far has been handled."""
+        while self._queue or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    # -- connection supervision --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except (OSError, TimeoutError, AmiError) as exc:
+                log.warning("ami_session_ended", pbx=self.pbx_id, error=str(exc) or repr(exc))
+            finally:
+                self.logged_in.clear()
+                self.protocol = None
+                self._resume_reading()
+            if time.monotonic() - started > 30:
+                failures = 0
+            failures += 1
+            delay = min(self.reconnect_max, self.reconnect_min * 2 ** (failures - 1))
+            delay *= random.uniform(0.8, 1.2)
+            log.info("ami_reconnect_in", pbx=self.pbx_id, seconds=round(delay, 2))
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: HardenedAMIProtocol(self), self.host, self.port),
+            self.connect_timeout)
+        self.protocol = protocol
+        try:
+            version = await asyncio.wait_for(protocol.banner, self.connect_timeout)
+            login = await self.send_action(
+                {"Action": "Login", "Username": self.username, "Secret": self.secret,
+                 "Events": "on"}, timeout=self.connect_timeout)
+            if getattr(login, "response", "") != "Success":
+                raise AmiLoginFailed(f"{self.pbx_id}: {getattr(login, 'message', login)}")
+            self.stats.connects += 1
+            self.logged_in.set()
+            log.info("ami_logged_in", pbx=self.pbx_id, version=version)
+            # Everything after this marker is handled after the resynchronisation.
+            self._queue.append(_SessionStart())
+            self._wakeup.set()
+            async with asyncio.TaskGroup() as group:
+                pinger = group.create_task(self._ping_loop(protocol))
+                await protocol.lost
+                pinger.cancel()
+        finally:
+            if not protocol.closed:
+                transport.abort()
+
+    async def _ping_loop(self, protocol: HardenedAMIProtocol) -> None:
+        while not protocol.closed:
+            await asyncio.sleep(self.ping_interval)
+            try:
+                await self.send_action({"Action": "Ping"}, timeout=self.ping_timeout)
+            except AmiActionTimeout:
+                log.warning("ami_ping_unanswered", pbx=self.pbx_id, timeout=self.ping_timeout)
+                protocol.transport.abort()
+                return
+            except AmiError:
+                return
+
+    @staticmethod
+    def _transport_ok(protocol: HardenedAMIProtocol) -> bool:
+        transport = getattr(protocol, "transport", None)
+        return transport is not None and not transport.is_closing()
+
+    # -- ordered, bounded event FIFO -----------------------------------------------------------
+
+    def _enqueue(self, events: list[AmiMessage]) -> None:
+        self._queue.append(events)
+        self._queued_events += len(events)
+        self.stats.events += len(events)
+        self._idle.clear()
+        self._wakeup.set()
+        if self._queued_events > self.queue_max and not self._paused and self.protocol:
+            if self._resyncing:
+                # Reading must go on so the resync's own answers arrive; the bound is hard.
+                if self._queued_events > 4 * self.queue_max:
+                    log.error("ami_queue_overflow", pbx=self.pbx_id, queued=self._queued_events)
+                    self.protocol.transport.abort()
+                return
+            self._paused = True
+            self.stats.paused += 1
+            self.protocol.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            protocol = self.protocol
+            if protocol is not None and not protocol.closed:
+                with contextlib.suppress(RuntimeError):
+                    protocol.transport.resume_reading()
+
+    async def _consume(self) -> None:
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            item = self._queue.popleft()
+            if isinstance(item, _SessionStart):
+                await self._resync()
+                continue
+            self._queued_events -= len(item)
+            if self._paused and self._queued_events <= self.queue_max // 2:
+                self._resume_reading()
+            try:
+                result = self.on_events(item)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("ami_handler_failed", pbx=self.pbx_id, events=len(item))
+
+    async def _resync(self) -> None:
+        if self.on_connected is None:
+            return
+        self._resyncing = True
+        self._resume_reading()
+        try:
+            await self.on_connected(self)
+        except AmiError as exc:
+            log.warning("ami_resync_incomplete", pbx=self.pbx_id, error=str(exc))
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("ami_resync_failed", pbx=self.pbx_id)
+        finally:
+            self._resyncing = False
+
+
+class _SessionStart:
+    """Queue marker: a new session was logged in; resynchronise before what follows."""

@@ -1,0 +1,129 @@
+"""The service process: one aiohttp application, one event loop.
+
+Long-lived parts (database pool, the ledger pipeline of each PBX, the FastAGI server) start in
+``cleanup_ctx`` and are cancelled and awaited on shutdown.  Shared state lives in typed
+``web.AppKey``s; nothing is a module global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from service.config import Config
+from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
+from service.logs import get_logger
+from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
+
+log = get_logger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", asyncpg.Pool)
+PIPELINES = web.AppKey("pipelines", dict[str, LedgerPipeline])
+STARTED = web.AppKey("started", float)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def bind_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every log line of a request carries its id, method and path."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12]
+    with structlog.contextvars.bound_contextvars(request_id=request_id,
+                                                 http_method=request.method,
+                                                 http_path=request.path):
+        response = await handler(request)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    url = await database_url(config)
+    await migrate_url(url)
+    app[POOL] = await create_pool(url, max_size=20)
+    yield
+    await app[POOL].close()
+
+
+async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One AMI consumer per configured PBX, each under its advisory lock."""
+    config, pool = app[CONFIG], app[POOL]
+    app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool) for pbx in config.pbxs}
+    tasks = []
+    for pbx_id, pipeline in app[PIPELINES].items():
+        runner = run_locked(pipeline, pool) if config.ami_lock else pipeline.run()
+        tasks.append(asyncio.create_task(runner, name=f"ledger-{pbx_id}"))
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness and what an admin needs to see at a glance."""
+    app = request.app
+    db_ok = True
+    try:
+        async with app[POOL].acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+    except TRANSIENT_ERRORS:
+        db_ok = False
+    pbxs = {
+        pbx_id: {
+            "ami_logged_in": p.client.logged_in.is_set(),
+            "ami_connects": p.client.stats.connects,
+            "events": p.client.stats.events,
+            "bad_messages": p.client.stats.bad_messages,
+            "live_calls": len(p.machine.calls),
+            "spooling": p.writer.degraded,
+        }
+        for pbx_id, p in app.get(PIPELINES, {}).items()
+    }
+    ok = db_ok and all(p["ami_logged_in"] for p in pbxs.values())
+    return web.json_response({"ok": ok, "database": db_ok, "pbx": pbxs,
+                              "uptime_s": round(time.time() - app[STARTED], 1)},
+                             status=200 if ok else 503)
+
+
+# Contexts contributed by each area, in start order (areas append theirs here).
+CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx]
+
+
+def create_app(config: Config, contexts: list[CleanupContext] | None = None
+               ) -> web.Application:
+    app = web.Application(middlewares=[bind_request], client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[STARTED] = time.time()
+    for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
+        app.cleanup_ctx.append(context)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGINT/SIGTERM, then shut every part down in reverse order."""
+    runner = web.AppRunner(create_app(config), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.web_host, config.web_port)
+    await site.start()
+    log.info("serving", web=f"http://{config.web_host}:{config.web_port}/")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting_down")
+        await runner.cleanup()

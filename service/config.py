@@ -1,0 +1,168 @@
+"""Configuration as plain data.
+
+Defaults live here, a TOML file (``--config`` or ``ORIKAESHI_CONFIG``) overrides them, and the
+environment overrides both.  Live clients (pools, AMI connections) are never stored here; they
+are created from this data and passed explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class PbxConfig:
+    """One Asterisk PBX: where its AMI is and which dialplan contexts mean what."""
+
+    pbx_id: str = "pbx1"
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "orikaeshi"
+    ami_secret: str = ""
+    # A call whose first channel starts in one of these contexts is an inbound (customer) call.
+    inbound_contexts: tuple[str, ...] = ("from-pstn",)
+    # A channel that runs in one of these contexts is dialling out (call backs, click-to-call).
+    outbound_contexts: tuple[str, ...] = ("outbound",)
+    # Time zone of the PBX host clock, used to read CDR dates (cdr_csv writes local time).
+    clock_tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("orikaeshi")))
+    pbxs: tuple[PbxConfig, ...] = (PbxConfig(),)
+    # Hold the AMI consumer of each PBX under a PostgreSQL advisory lock, so that of several
+    # instances sharing one database exactly one ingests a given PBX.
+    ami_lock: bool = True
+    ami_connect_timeout_s: float = 5.0
+    ami_ping_interval_s: float = 10.0
+    ami_ping_timeout_s: float = 5.0
+    ami_action_timeout_s: float = 10.0
+    ami_reconnect_min_s: float = 0.5
+    ami_reconnect_max_s: float = 30.0
+    ami_event_queue: int = 20000
+    ami_max_message_bytes: int = 256 * 1024
+    ledger_flush_interval_s: float = 0.05
+    ledger_flush_max_records: int = 2000
+    short_abandon_s: float = 5.0
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_max_sessions: int = 500
+    agi_header_timeout_s: float = 5.0
+    agi_command_timeout_s: float = 5.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    clients_file: Path | None = None
+    dialplan_dir: Path = REPO_ROOT / "dialplan"
+    log_level: str = "info"
+    log_format: str = "auto"  # auto | json | console
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    def pbx(self, pbx_id: str) -> PbxConfig:
+        for pbx in self.pbxs:
+            if pbx.pbx_id == pbx_id:
+                return pbx
+        raise ConfigError(f"no PBX {pbx_id!r} configured (known: {[p.pbx_id for p in self.pbxs]})")
+
+
+# Environment variables for the single-PBX case; the file is needed for several PBXs.
+_PBX_ENV = {
+    "ORIKAESHI_PBX_ID": "pbx_id",
+    "ORIKAESHI_AMI_HOST": "ami_host",
+    "ORIKAESHI_AMI_PORT": "ami_port",
+    "ORIKAESHI_AMI_USERNAME": "ami_username",
+    "ORIKAESHI_AMI_SECRET": "ami_secret",
+}
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Convert a file or environment value to the type of the default it replaces."""
+    try:
+        if isinstance(target, bool):
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(target, int):
+            return int(raw)
+        if isinstance(target, float):
+            return float(raw)
+        if isinstance(target, Path) or name in ("clients_file", "data_dir", "dialplan_dir"):
+            return Path(str(raw)).expanduser()
+        if isinstance(target, tuple):
+            if isinstance(raw, str):
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            return tuple(str(item) for item in raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: cannot use {raw!r} ({exc})") from exc
+
+
+def _apply(obj: Any, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    changes = {}
+    for key, raw in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        changes[key] = _coerce(key, raw, getattr(obj, key))
+    return dataclasses.replace(obj, **changes)
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration: defaults, then the TOML file, then the environment."""
+    env = os.environ if environ is None else environ
+    config = Config()
+    path = path or (Path(env["ORIKAESHI_CONFIG"]) if env.get("ORIKAESHI_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        pbx_tables = data.pop("pbx", None)
+        config = _apply(config, data, str(path))
+        if pbx_tables is not None:
+            if not isinstance(pbx_tables, list) or not pbx_tables:
+                raise ConfigError(f"{path}: [[pbx]] must be a non-empty array of tables")
+            pbxs = tuple(_apply(PbxConfig(), table, f"{path} [[pbx]]") for table in pbx_tables)
+            ids = [p.pbx_id for p in pbxs]
+            if len(set(ids)) != len(ids):
+                raise ConfigError(f"{path}: duplicate pbx_id in {ids}")
+            config = dataclasses.replace(config, pbxs=pbxs)
+    scalar = {}
+    for f in dataclasses.fields(config):
+        key = f"ORIKAESHI_{f.name.upper()}"
+        if key in env and f.name != "pbxs":
+            scalar[f.name] = env[key]
+    if env.get("DATABASE_URL"):
+        scalar["database_url"] = env["DATABASE_URL"]
+    config = _apply(config, scalar, "environment")
+    pbx_env = {attr: env[key] for key, attr in _PBX_ENV.items() if key in env}
+    if pbx_env:
+        first = _apply(config.pbxs[0], pbx_env, "environment")
+        config = dataclasses.replace(config, pbxs=(first, *config.pbxs[1:]))
+    return config

@@ -1,0 +1,1 @@
+"""The call ledger: every call the PBX saw, once, with one outcome from a closed set."""

@@ -1,0 +1,77 @@
+"""AMI adapter -> ledger machine -> writer, for one PBX; and the resync after a (re)connect."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from service.ami.adapter import AmiClient
+from service.ledger.machine import LedgerMachine
+from service.ledger.snapshot import channels_from, queue_entries_from
+from service.ledger.writer import LedgerWriter
+from service.logs import get_logger
+
+log = get_logger(__name__)
+
+CallListener = Callable[[list[Any]], None]
+
+
+def event_time(event: Mapping[str, str], received: float) -> float:
+    """The event's own ``Timestamp`` (``timestampevents = yes``), else when it was read."""
+    stamp = event.get("Timestamp")
+    if stamp:
+        try:
+            return float(stamp)
+        except ValueError:
+            pass
+    return received
+
+
+class LedgerIngest:
+    def __init__(self, machine: LedgerMachine, writer: LedgerWriter,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.machine = machine
+        self.writer = writer
+        self.clock = clock
+        self.bad_events = 0
+        self.listeners: list[CallListener] = []
+
+    def on_events(self, events: list[Any]) -> None:
+        received = self.clock()
+        feed = self.machine.feed
+        for event in events:
+            try:
+                feed(event, event_time(event, received))
+            except Exception:
+                # One odd event must not cost the rest of the batch.
+                self.bad_events += 1
+                log.exception("ledger_event_failed", pbx=self.machine.pbx_id,
+                              ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"),
+                              linkedid=event.get("Linkedid"))
+        self._publish()
+
+    def _publish(self) -> None:
+        dirty = self.machine.take_dirty()
+        if not dirty:
+            return
+        self.writer.submit(dirty)
+        for listener in self.listeners:
+            listener(dirty)
+
+    async def resync(self, client: AmiClient) -> None:
+        """Rebuild live state from Asterisk: CoreShowChannels, then QueueStatus."""
+        channels = await client.send_action({"Action": "CoreShowChannels"}, as_list=True)
+        queues = await client.send_action({"Action": "QueueStatus"}, as_list=True)
+        snapshot = channels_from(_messages(channels))
+        entries = queue_entries_from(_messages(queues))
+        self.machine.apply_snapshot(snapshot, entries, self.clock())
+        log.info("ledger_resynced", pbx=self.machine.pbx_id, channels=len(snapshot),
+                 waiting=len(entries), live_calls=len(self.machine.calls))
+        self._publish()
+
+
+def _messages(answer: Any) -> list[Mapping[str, str]]:
+    if isinstance(answer, list):
+        return answer
+    return [answer]

@@ -1,0 +1,679 @@
+"""The ledger's state machine: AMI events in, call records out.  Pure: no I/O, no clock.
+
+Calls are keyed by (pbx, ``Linkedid``): Asterisk gives every channel of a call the Uniqueid of
+its first channel as Linkedid (caller, both halves of Local channels, every member channel the
+queue creates, transfers).  Events of different calls interleave freely; only per-channel order
+is guaranteed, so everything is correlated by Uniqueid/Linkedid, never by stream position.
+
+Only the events that change what the ledger records are handled (see ``_HANDLERS``); the others
+(about half the stream: Newexten, DeviceStateChange, ...) are dropped after one dict lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from agi import variables as v
+from service.ledger.model import (
+    ABANDONED,
+    ANSWERED,
+    EXIT_KEY,
+    LEAVE_EMPTY,
+    RING_ANSWERED,
+    RING_BUSY,
+    RING_CANCELLED,
+    RING_FAILED,
+    RING_NO_ANSWER,
+    RINGING,
+    TIMEOUT,
+    TRANSFERRED,
+    UNKNOWN,
+    WAITING,
+    WITHDRAWN,
+    Call,
+    QueueAttempt,
+    RingAttempt,
+    Stint,
+)
+from service.ledger.outcomes import decide_outcome
+
+Event = Mapping[str, str]
+
+_UNKNOWN_ID = ("", "<unknown>", "<Unknown>")
+_AGENT_RE = re.compile(r"^[A-Za-z0-9_]+/([^@/;\-]+)")
+_DIAL_RESULTS = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "no_answer",
+                 "CANCEL": "no_answer", "CONGESTION": "failed", "CHANUNAVAIL": "failed",
+                 "DONTCALL": "failed", "TORTURE": "failed", "INVALIDARGS": "failed"}
+_RING_RESULTS = {"ANSWER": RING_ANSWERED, "NOANSWER": RING_NO_ANSWER, "CANCEL": RING_CANCELLED,
+                 "BUSY": RING_BUSY, "CONGESTION": RING_FAILED, "CHANUNAVAIL": RING_FAILED}
+_STINT_STATUS = {"TIMEOUT": TIMEOUT, "LEAVEEMPTY": LEAVE_EMPTY, "LEAVEUNAVAIL": LEAVE_EMPTY,
+                 "WITHDRAW": WITHDRAWN}
+_JOIN_FAILURES = ("FULL", "JOINEMPTY", "JOINUNAVAIL")
+
+
+def agent_id(interface_or_channel: str | None) -> str | None:
+    """Operator id from a queue interface or channel name.
+
+    >>> agent_id("Local/201@operators/n"), agent_id("PJSIP/202"), agent_id("SIP/203-0000a1")
+    ('201', '202', '203')
+    """
+    if not interface_or_channel:
+        return None
+    match = _AGENT_RE.match(interface_or_channel)
+    return match.group(1) if match else interface_or_channel
+
+
+def _clean_id(value: str | None) -> str | None:
+    if value is None or value in _UNKNOWN_ID:
+        return None
+    return value
+
+
+@dataclass(slots=True)
+class Channel:
+    uniqueid: str
+    linkedid: str
+    name: str
+    caller_side: bool  # created in an inbound context: the caller's own channel(s)
+
+
+@dataclass(frozen=True)
+class SnapshotChannel:
+    """One line of ``CoreShowChannels``: a channel alive when the snapshot was taken."""
+
+    uniqueid: str
+    linkedid: str
+    name: str
+    context: str
+    exten: str
+    caller_number: str | None
+    caller_name: str | None
+    accountcode: str | None
+    application: str | None
+    bridge_id: str | None
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class SnapshotQueueEntry:
+    """One caller waiting in a queue, from ``QueueStatus`` (``QueueEntry``)."""
+
+    queue: str
+    uniqueid: str
+    position: int | None
+    wait_s: float
+
+
+class LedgerMachine:
+    """Builds calls from one PBX's AMI events."""
+
+    def __init__(self, pbx_id: str, inbound_contexts: Iterable[str] = ("from-pstn",),
+                 outbound_contexts: Iterable[str] = ("outbound",),
+                 short_abandon_s: float = 5.0, recent_max: int = 2048) -> None:
+        self.pbx_id = pbx_id
+        self.inbound_contexts = frozenset(inbound_contexts)
+        self.outbound_contexts = frozenset(outbound_contexts)
+        self.short_abandon_s = short_abandon_s
+        self.channels: dict[str, Channel] = {}
+        self.calls: dict[str, Call] = {}          # live calls the ledger records
+        self.others: dict[str, Call] = {}         # live internal calls (spying, handsets)
+        self.rings: dict[str, tuple[Call, RingAttempt]] = {}  # member uniqueid -> ring
+        self.connected: dict[tuple[str, str], tuple[Call, Stint]] = {}  # (queue, interface)
+        self.dirty: dict[str, Call] = {}
+        self.ended: OrderedDict[str, Call] = OrderedDict()  # recently ended, for late events
+        self.recent_max = recent_max
+        self.handled = 0
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def feed(self, event: Event, ts: float) -> None:
+        """Apply one event.  ``ts`` is the event's time (epoch seconds)."""
+        handler = _HANDLERS.get(event.get("Event", ""))
+        if handler is not None:
+            self.handled += 1
+            handler(self, event, ts)
+
+    def take_dirty(self) -> list[Call]:
+        """Calls changed since the last call, and forget that they changed."""
+        calls = list(self.dirty.values())
+        self.dirty.clear()
+        return calls
+
+    def restore(self, call: Call) -> None:
+        """Take over a call that another consumer (or an earlier run) left open."""
+        store = self.calls if call.direction in ("inbound", "outbound") else self.others
+        store[call.linkedid] = call
+        call.live = set(call.uniqueids)
+        for stint in call.stints:
+            for ring in stint.rings:
+                if ring.result == RINGING:
+                    self.rings[ring.member_uniqueid] = (call, ring)
+            if stint.connected_at is not None and stint.ended_at is None and stint.interface:
+                self.connected[(stint.queue, stint.interface)] = (call, stint)
+
+    def apply_snapshot(self, channels: list[SnapshotChannel],
+                       entries: list[SnapshotQueueEntry], now: float) -> None:
+        """Resynchronise with what Asterisk says is alive right now.
+
+        Calls whose channels are all gone ended while we could not see them: they are closed
+        as ``unknown`` (kept, never dropped) until reconciliation settles them.  Channels we
+        never saw are adopted, so the calls they belong to are recorded from now on.
+        """
+        self._close_vanished({c.uniqueid for c in channels}, now)
+        self._adopt_channels(channels, now)
+        self._adopt_waiting(channels, entries, now)
+        self._adopt_bridged_answers(channels, entries, now)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _close_vanished(self, alive: set[str], now: float) -> None:
+        for store in (self.calls, self.others):
+            for call in list(store.values()):
+                for uniqueid in [u for u in call.live if u not in alive]:
+                    call.live.discard(uniqueid)
+                    self.channels.pop(uniqueid, None)
+                if not call.live:
+                    call.end_seen = False
+                    self._finish(call, call.last_event_at or now)
+
+    def _adopt_channels(self, channels: list[SnapshotChannel], now: float) -> None:
+        for snap in sorted(channels, key=lambda c: (c.linkedid != c.uniqueid, c.uniqueid)):
+            if snap.uniqueid in self.channels:
+                continue
+            call = self._call_for_snapshot(snap, now)
+            self.channels[snap.uniqueid] = Channel(
+                snap.uniqueid, snap.linkedid, snap.name, snap.context in self.inbound_contexts)
+            call.live.add(snap.uniqueid)
+            if snap.uniqueid not in call.uniqueids:
+                call.uniqueids.append(snap.uniqueid)
+            if snap.context in self.inbound_contexts:
+                call.caller_number = call.caller_number or snap.caller_number
+                call.caller_name = call.caller_name or snap.caller_name
+                call.client = call.client or snap.accountcode
+            self._touch(call, now)
+
+    def _adopt_waiting(self, channels: list[SnapshotChannel],
+                       entries: list[SnapshotQueueEntry], now: float) -> None:
+        by_uniqueid = {c.uniqueid: c for c in channels}
+        for entry in entries:
+            snap = by_uniqueid.get(entry.uniqueid)
+            call = self._live_call(snap.linkedid) if snap else None
+            if call is None or call.open_stint(entry.queue) is not None:
+                continue
+            call.caller_uniqueid = call.caller_uniqueid or entry.uniqueid
+            call.stints.append(Stint(seq=len(call.stints) + 1, queue=entry.queue,
+                                     caller_uniqueid=entry.uniqueid,
+                                     joined_at=now - entry.wait_s, position=entry.position))
+            self._touch(call, now)
+
+    def _live_call(self, linkedid: str | None) -> Call | None:
+        if linkedid is None:
+            return None
+        return self.calls.get(linkedid) or self.others.get(linkedid)
+
+    def _call_of(self, event: Event) -> Call | None:
+        return self.calls.get(event.get("Linkedid", ""))
+
+    def _touch(self, call: Call, ts: float) -> None:
+        call.last_event_at = ts
+        if call.direction in ("inbound", "outbound"):
+            self.dirty[call.linkedid] = call
+
+    def _call_for_snapshot(self, snap: SnapshotChannel, now: float) -> Call:
+        call = self._live_call(snap.linkedid)
+        if call is not None:
+            return call
+        inbound = snap.context in self.inbound_contexts
+        call = Call(self.pbx_id, snap.linkedid, "inbound" if inbound else "internal",
+                    started_at=now - snap.duration_s,
+                    did=snap.exten if inbound else None)
+        (self.calls if inbound else self.others)[snap.linkedid] = call
+        return call
+
+    def _adopt_bridged_answers(self, channels: list[SnapshotChannel],
+                               entries: list[SnapshotQueueEntry], now: float) -> None:
+        """A caller in Queue() that is not waiting in any queue is talking to a member."""
+        waiting = {e.uniqueid for e in entries}
+        bridges: dict[str, list[SnapshotChannel]] = {}
+        for snap in channels:
+            if snap.bridge_id:
+                bridges.setdefault(snap.bridge_id, []).append(snap)
+        for snap in channels:
+            call = self.calls.get(snap.linkedid)
+            if (call is None or call.direction != "inbound" or snap.application != "Queue"
+                    or snap.uniqueid in waiting or not snap.bridge_id
+                    or call.answered_at is not None):
+                continue
+            peers = [p for p in bridges.get(snap.bridge_id, []) if p.uniqueid != snap.uniqueid]
+            if not peers:
+                continue
+            stint = call.stints[-1] if call.stints else None
+            if stint is None:
+                stint = Stint(seq=1, queue=call.route_queue or "", caller_uniqueid=snap.uniqueid,
+                              joined_at=now)
+                call.stints.append(stint)
+            stint.connected_at = stint.connected_at or now
+            stint.left_at = stint.left_at or now
+            stint.agent = agent_id(peers[0].name)
+            stint.result = ANSWERED
+            call.answered_at = call.answered_at or now
+            call.answered_by = stint.agent
+            self._touch(call, now)
+
+    def _finish(self, call: Call, ts: float) -> None:
+        """All channels of the call hung up (or vanished during an AMI gap)."""
+        for stint in call.stints:
+            if stint.connected_at is not None:
+                if stint.ended_at is None:
+                    stint.ended_at = ts
+                if stint.interface:
+                    self.connected.pop((stint.queue, stint.interface), None)
+                continue
+            if stint.left_at is None:
+                stint.left_at = ts
+                stint.result = ABANDONED if call.end_seen else UNKNOWN
+            elif stint.result == WAITING:
+                if stint.abandon_seen:
+                    stint.result = ABANDONED
+                else:
+                    stint.result = EXIT_KEY if call.end_seen else UNKNOWN
+            for ring in stint.rings:
+                if ring.result == RINGING:
+                    ring.result = RING_CANCELLED
+                    ring.ended_at = ts
+                self.rings.pop(ring.member_uniqueid, None)
+        call.ended_at = ts
+        if call.direction == "inbound":
+            if call.escalated and not call.escalation_reason:
+                call.escalation_reason = "transfer" if call.transfers else "unspecified"
+            call.outcome = decide_outcome(call, self.short_abandon_s)
+        elif call.direction == "outbound" and call.dial_result is None:
+            call.dial_result = "no_answer" if call.end_seen else None
+        store = self.calls if call.linkedid in self.calls else self.others
+        store.pop(call.linkedid, None)
+        if call.direction in ("inbound", "outbound"):
+            self._touch(call, ts)
+            self.ended[call.linkedid] = call
+            while len(self.ended) > self.recent_max:
+                self.ended.popitem(last=False)
+
+    # -- channel lifecycle -------------------------------------------------------------------
+
+    def _on_newchannel(self, ev: Event, ts: float) -> None:
+        uniqueid, linkedid = ev.get("Uniqueid"), ev.get("Linkedid")
+        if not uniqueid or not linkedid or uniqueid in self.channels:
+            return
+        context = ev.get("Context", "")
+        caller_side = context in self.inbound_contexts
+        self.channels[uniqueid] = Channel(uniqueid, linkedid, ev.get("Channel", ""), caller_side)
+        call = self._live_call(linkedid)
+        if call is None:
+            if linkedid in self.ended:
+                return  # a straggler of a call already closed (e.g. a late local half)
+            inbound = caller_side
+            call = Call(self.pbx_id, linkedid, "inbound" if inbound else "internal",
+                        started_at=ts, did=ev.get("Exten") if inbound else None)
+            (self.calls if inbound else self.others)[linkedid] = call
+        call.live.add(uniqueid)
+        call.uniqueids.append(uniqueid)
+        if caller_side and call.direction == "inbound":
+            self._caller_id(call, ev)
+            if ev.get("AccountCode"):
+                call.client = call.client or ev["AccountCode"]
+        self._touch(call, ts)
+
+    def _caller_id(self, call: Call, ev: Event) -> None:
+        number = _clean_id(ev.get("CallerIDNum"))
+        name = _clean_id(ev.get("CallerIDName"))
+        if number is not None:
+            call.caller_number = number
+        if name is not None:
+            call.caller_name = name
+
+    def _on_newcallerid(self, ev: Event, ts: float) -> None:
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if channel is None or not channel.caller_side:
+            return
+        call = self.calls.get(channel.linkedid)
+        if call is not None and call.direction == "inbound":
+            self._caller_id(call, ev)
+            self._touch(call, ts)
+
+    def _on_newaccountcode(self, ev: Event, ts: float) -> None:
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if channel is None:
+            return
+        call = self._live_call(channel.linkedid)
+        code = ev.get("AccountCode") or None
+        if call is None or code is None:
+            return
+        if channel.caller_side or call.direction != "inbound":
+            call.client = call.client or code
+            self._touch(call, ts)
+
+    def _on_newexten(self, ev: Event, ts: float) -> None:
+        context = ev.get("Context")
+        application = ev.get("Application")
+        if context not in self.outbound_contexts and application != "Queue":
+            return
+        linkedid = ev.get("Linkedid", "")
+        call = self._live_call(linkedid)
+        if call is None:
+            return
+        if application == "Queue":
+            call.route_queue = (ev.get("AppData") or "").split(",", 1)[0] or call.route_queue
+            return
+        if call.direction == "internal" and linkedid in self.others:
+            # A handset originated by click-to-call now dials out: an outbound call.
+            del self.others[linkedid]
+            self.calls[linkedid] = call
+            call.direction = "outbound"
+            call.callee_number = ev.get("Exten")
+            first = self.channels.get(linkedid)
+            call.placed_by = agent_id(first.name if first else ev.get("Channel"))
+            call.client = call.client or ev.get("AccountCode") or None
+            self._touch(call, ts)
+
+    def _on_hangup(self, ev: Event, ts: float) -> None:
+        uniqueid = ev.get("Uniqueid", "")
+        channel = self.channels.pop(uniqueid, None)
+        ring_entry = self.rings.get(uniqueid)
+        if ring_entry is not None:
+            ring_call, ring = ring_entry
+            if ring.result == RINGING:
+                ring.result = RING_CANCELLED
+                ring.ended_at = ts
+                self._touch(ring_call, ts)
+            del self.rings[uniqueid]
+        if channel is None:
+            return
+        call = self._live_call(channel.linkedid)
+        if call is None:
+            return
+        call.live.discard(uniqueid)
+        if channel.caller_side and uniqueid == call.caller_uniqueid:
+            call.hangup_cause = ev.get("Cause")
+        if not call.live:
+            self._finish(call, ts)
+        else:
+            self._touch(call, ts)
+
+    # -- variables the dialplan and Asterisk set ---------------------------------------------
+
+    def _on_varset(self, ev: Event, ts: float) -> None:
+        name = ev.get("Variable")
+        setter = _VARSETTERS.get(name or "")
+        if setter is None:
+            return
+        call = self._call_of(ev)
+        if call is None:
+            return
+        setter(self, call, ev, ev.get("Value", ""), ts)
+        self._touch(call, ts)
+
+    def _set_client(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        if value:
+            call.client = value
+
+    def _set_action(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        call.route_action = value or call.route_action
+
+    def _set_queue(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        call.route_queue = value or call.route_queue
+
+    def _set_escalated(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        if value.strip() == "1":
+            call.escalated = True
+
+    def _set_escalation_reason(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        if value:
+            call.escalation_reason = value
+
+    def _set_flags(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        call.route_flags = value or call.route_flags
+
+    def _set_route_source(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        if value == v.FALLBACK:
+            call.fallback_routed = True
+
+    def _set_agi_status(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        call.agi_status = value
+
+    def _set_did(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if value and channel is not None and channel.caller_side:
+            call.did = value
+
+    def _set_vm_box(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        call.voicemail_box = value or call.voicemail_box
+
+    def _set_forward_to(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        if value and call.route_action == "forward":
+            call.forwarded_to = value
+
+    def _set_queuestatus(self, call: Call, ev: Event, value: str, ts: float) -> None:
+        """Queue() returned: its status tells a timeout from an abandon, and a refused join."""
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if channel is None or not channel.caller_side:
+            return
+        stint = None
+        for candidate in reversed(call.stints):
+            if candidate.caller_uniqueid == channel.uniqueid and not candidate.status_seen:
+                stint = candidate
+                break
+        if stint is not None and stint.left_at is not None and stint.connected_at is None:
+            stint.status_seen = True
+            result = _STINT_STATUS.get(value)
+            if result is not None:
+                stint.result = result
+            return
+        if value in _JOIN_FAILURES:
+            call.queue_attempts.append(QueueAttempt(call.route_queue, value, ts))
+
+    # -- queue -------------------------------------------------------------------------------
+
+    def _on_queue_caller_join(self, ev: Event, ts: float) -> None:
+        linkedid = ev.get("Linkedid", "")
+        call = self.calls.get(linkedid)
+        if call is None:
+            other = self.others.pop(linkedid, None)
+            if other is None:
+                return
+            # An internal call queued like a customer (e.g. a re-routed transfer): record it.
+            call = other
+            call.direction = "inbound"
+            self.calls[linkedid] = call
+        uniqueid = ev.get("Uniqueid", "")
+        call.caller_uniqueid = call.caller_uniqueid or uniqueid
+        channel = self.channels.get(uniqueid)
+        if channel is not None:
+            channel.caller_side = True
+        if not call.client and ev.get("AccountCode"):
+            call.client = ev["AccountCode"]
+        position = ev.get("Position")
+        call.stints.append(Stint(seq=len(call.stints) + 1, queue=ev.get("Queue", ""),
+                                 caller_uniqueid=uniqueid, joined_at=ts,
+                                 position=int(position) if position and position.isdigit()
+                                 else None))
+        self._touch(call, ts)
+
+    def _on_agent_called(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        member_uniqueid = ev.get("DestUniqueid")
+        if call is None or not member_uniqueid:
+            return
+        queue = ev.get("Queue", "")
+        stint = call.open_stint(queue)
+        if stint is None:
+            return
+        interface = ev.get("Interface", "")
+        ring = RingAttempt(member_uniqueid=member_uniqueid,
+                           member_channel=ev.get("DestChannel", ""), queue=queue,
+                           interface=interface,
+                           agent=agent_id(interface) or ev.get("MemberName", ""),
+                           started_at=ts, stint_seq=stint.seq)
+        stint.rings.append(ring)
+        self.rings[member_uniqueid] = (call, ring)
+        self._touch(call, ts)
+
+    def _on_agent_ring_no_answer(self, ev: Event, ts: float) -> None:
+        entry = self.rings.get(ev.get("DestUniqueid", ""))
+        if entry is None:
+            return
+        call, ring = entry
+        ring.result = RING_NO_ANSWER
+        ring.ended_at = ts
+        ring_ms = ev.get("RingTime", "")
+        ring.ring_ms = int(ring_ms) if ring_ms.isdigit() else None
+        self._touch(call, ts)
+
+    def _on_dial_begin(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        if call is None:
+            return
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if (call.direction == "inbound" and call.route_action == "forward" and channel
+                and channel.caller_side and ev.get("DestUniqueid") not in self.rings):
+            call.forwarded_to = call.forwarded_to or ev.get("DialString") or "?"
+            self._touch(call, ts)
+
+    def _on_dial_end(self, ev: Event, ts: float) -> None:
+        status = ev.get("DialStatus", "")
+        entry = self.rings.get(ev.get("DestUniqueid", ""))
+        if entry is not None:
+            ring_call, ring = entry
+            if ring.result == RINGING or status == "ANSWER":
+                ring.result = _RING_RESULTS.get(status, RING_FAILED)
+                ring.ended_at = ts
+            self._touch(ring_call, ts)
+            return
+        call = self._call_of(ev)
+        if call is None:
+            return
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if call.direction == "outbound":
+            if channel is not None and not channel.caller_side and status:
+                call.dial_result = _DIAL_RESULTS.get(status, "failed")
+                if status == "ANSWER":
+                    call.answered_at = call.answered_at or ts
+                self._touch(call, ts)
+        elif call.direction == "inbound" and call.forwarded_to and channel and \
+                channel.caller_side:
+            call.forward_answered = status == "ANSWER"
+            self._touch(call, ts)
+
+    def _on_agent_connect(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        if call is None:
+            return
+        queue = ev.get("Queue", "")
+        stint = call.open_stint(queue) or call.stint_for(queue)
+        if stint is None:
+            return
+        interface = ev.get("Interface", "")
+        stint.connected_at = ts
+        stint.left_at = stint.left_at or ts
+        stint.interface = interface
+        stint.agent = agent_id(interface) or ev.get("MemberName")
+        stint.result = ANSWERED
+        hold = ev.get("HoldTime", "")
+        stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
+        entry = self.rings.get(ev.get("DestUniqueid", ""))
+        if entry is not None:
+            entry[1].result = RING_ANSWERED
+            entry[1].ended_at = entry[1].ended_at or ts
+        call.answered_at = call.answered_at or ts
+        call.answered_by = stint.agent
+        self.connected[(queue, interface)] = (call, stint)
+        self._touch(call, ts)
+
+    def _on_agent_complete(self, ev: Event, ts: float) -> None:
+        key = (ev.get("Queue", ""), ev.get("Interface", ""))
+        entry = self.connected.pop(key, None)
+        if entry is None:
+            return  # the call already ended; its talk time was closed at the hang-up
+        call, stint = entry
+        stint.ended_at = stint.ended_at or ts
+        if ev.get("Reason") == "transfer":
+            stint.result = TRANSFERRED
+        self._touch(call, ts)
+
+    def _on_queue_caller_abandon(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        if call is None:
+            return
+        stint = call.open_stint(ev.get("Queue"))
+        if stint is None:
+            return
+        stint.abandon_seen = True
+        stint.left_at = ts
+        hold = ev.get("HoldTime", "")
+        stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
+        self._touch(call, ts)
+
+    def _on_queue_caller_leave(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        if call is None:
+            return
+        stint = call.open_stint(ev.get("Queue"))
+        if stint is not None:
+            stint.left_at = ts
+            self._touch(call, ts)
+
+    # -- other facts -------------------------------------------------------------------------
+
+    def _on_message_waiting(self, ev: Event, ts: float) -> None:
+        call = self._call_of(ev)
+        if call is None or call.direction != "inbound":
+            return
+        if ev.get("Waiting", "1") != "0":
+            call.voicemail_left = True
+            call.voicemail_box = ev.get("Mailbox") or call.voicemail_box
+            self._touch(call, ts)
+
+    def _on_transfer(self, ev: Event, ts: float) -> None:
+        call = self.calls.get(ev.get("TransfereeLinkedid", ""))
+        if call is None:
+            return
+        call.transfers += 1
+        self._touch(call, ts)
+
+
+_HANDLERS = {
+    "Newchannel": LedgerMachine._on_newchannel,
+    "NewCallerid": LedgerMachine._on_newcallerid,
+    "NewAccountCode": LedgerMachine._on_newaccountcode,
+    "Newexten": LedgerMachine._on_newexten,
+    "Hangup": LedgerMachine._on_hangup,
+    "VarSet": LedgerMachine._on_varset,
+    "QueueCallerJoin": LedgerMachine._on_queue_caller_join,
+    "QueueCallerAbandon": LedgerMachine._on_queue_caller_abandon,
+    "QueueCallerLeave": LedgerMachine._on_queue_caller_leave,
+    "AgentCalled": LedgerMachine._on_agent_called,
+    "AgentRingNoAnswer": LedgerMachine._on_agent_ring_no_answer,
+    "AgentConnect": LedgerMachine._on_agent_connect,
+    "AgentComplete": LedgerMachine._on_agent_complete,
+    "DialBegin": LedgerMachine._on_dial_begin,
+    "DialEnd": LedgerMachine._on_dial_end,
+    "MessageWaiting": LedgerMachine._on_message_waiting,
+    "BlindTransfer": LedgerMachine._on_transfer,
+    "AttendedTransfer": LedgerMachine._on_transfer,
+}
+
+_VARSETTERS = {
+    v.CLIENT: LedgerMachine._set_client,
+    v.ACTION: LedgerMachine._set_action,
+    v.QUEUE: LedgerMachine._set_queue,
+    v.ESCALATED: LedgerMachine._set_escalated,
+    v.ESCALATION_REASON: LedgerMachine._set_escalation_reason,
+    v.ROUTE_FLAGS: LedgerMachine._set_flags,
+    v.ROUTE_SOURCE: LedgerMachine._set_route_source,
+    v.AGISTATUS: LedgerMachine._set_agi_status,
+    v.DID: LedgerMachine._set_did,
+    v.VM_BOX: LedgerMachine._set_vm_box,
+    v.FORWARD_TO: LedgerMachine._set_forward_to,
+    v.QUEUESTATUS: LedgerMachine._set_queuestatus,
+}

@@ -1,0 +1,112 @@
+"""One PBX's ledger pipeline: AMI client -> ingest -> machine -> writer -> PostgreSQL/spool.
+
+Used by ``orikaeshi serve`` (under the PBX's advisory lock) and by ``orikaeshi replay``
+(against a loopback replay server): the same objects either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from dataclasses import dataclass
+
+import asyncpg
+
+from service.ami.adapter import AmiClient
+from service.config import Config, PbxConfig
+from service.ledger.ingest import LedgerIngest
+from service.ledger.machine import LedgerMachine
+from service.ledger.writer import LedgerWriter
+from service.logs import get_logger
+from service.store.db import TRANSIENT_ERRORS
+from service.store.ledger_sql import load_open_calls
+from service.store.spool import Spool
+
+log = get_logger(__name__)
+
+
+@dataclass
+class LedgerPipeline:
+    pbx: PbxConfig
+    machine: LedgerMachine
+    writer: LedgerWriter
+    ingest: LedgerIngest
+    client: AmiClient
+
+    async def restore_open_calls(self, pool: asyncpg.Pool) -> int:
+        """Take over the calls an earlier run or another instance left open."""
+        try:
+            async with pool.acquire(timeout=5) as conn:
+                calls = await load_open_calls(conn, self.pbx.pbx_id)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("ledger_restore_skipped", pbx=self.pbx.pbx_id, error=str(exc))
+            return 0
+        for call in calls:
+            self.machine.restore(call)
+        return len(calls)
+
+    async def run(self) -> None:
+        """Run until cancelled; the writer flushes what it holds on the way out."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.writer.run(), name=f"ledger-writer-{self.pbx.pbx_id}")
+            group.create_task(self.client.run(), name=f"ami-{self.pbx.pbx_id}")
+
+
+def build_pipeline(config: Config, pbx: PbxConfig, pool: asyncpg.Pool, *,
+                   host: str | None = None, port: int | None = None) -> LedgerPipeline:
+    machine = LedgerMachine(pbx.pbx_id, pbx.inbound_contexts, pbx.outbound_contexts,
+                            config.short_abandon_s)
+    spool = Spool(config.spool_dir / f"{pbx.pbx_id}.spool")
+    writer = LedgerWriter(pool, spool, flush_interval=config.ledger_flush_interval_s,
+                          max_records=config.ledger_flush_max_records)
+    ingest = LedgerIngest(machine, writer)
+    client = AmiClient(
+        pbx.pbx_id, host or pbx.ami_host, port or pbx.ami_port, pbx.ami_username,
+        pbx.ami_secret, ingest.on_events, ingest.resync,
+        connect_timeout=config.ami_connect_timeout_s, ping_interval=config.ami_ping_interval_s,
+        ping_timeout=config.ami_ping_timeout_s, action_timeout=config.ami_action_timeout_s,
+        reconnect_min=config.ami_reconnect_min_s, reconnect_max=config.ami_reconnect_max_s,
+        queue_max=config.ami_event_queue, max_message_bytes=config.ami_max_message_bytes)
+    return LedgerPipeline(pbx, machine, writer, ingest, client)
+
+
+def pbx_lock_key(pbx_id: str) -> int:
+    """Advisory-lock key for the AMI consumer of one PBX (stable across instances)."""
+    return zlib.crc32(f"orikaeshi-ami:{pbx_id}".encode())
+
+
+async def run_locked(pipeline: LedgerPipeline, pool: asyncpg.Pool,
+                     retry_s: float = 5.0) -> None:
+    """Run the pipeline only while this instance holds the PBX's advisory lock.
+
+    Another instance holding it means this one stands by; when that one dies, PostgreSQL
+    releases its lock and this one takes over (ingestion is idempotent, nothing is counted
+    twice).
+    """
+    key = pbx_lock_key(pipeline.pbx.pbx_id)
+    while True:
+        try:
+            conn = await pool.acquire(timeout=5)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("ami_lock_db_unavailable", pbx=pipeline.pbx.pbx_id, error=str(exc))
+            await asyncio.sleep(retry_s)
+            continue
+        try:
+            got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            if not got:
+                log.info("ami_standby", pbx=pipeline.pbx.pbx_id)
+                await pool.release(conn)
+                conn = None
+                await asyncio.sleep(retry_s)
+                continue
+            log.info("ami_lock_acquired", pbx=pipeline.pbx.pbx_id)
+            await pipeline.restore_open_calls(pool)
+            # The lock lives as long as this connection; the pipeline outlives a DB outage
+            # (records are spooled), so losing the connection does not stop ingestion.
+            await pipeline.run()
+        finally:
+            if conn is not None:
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                await pool.release(conn)

@@ -1,0 +1,307 @@
+"""A loopback AMI server that plays a recording as if it were the PBX.
+
+It behaves like Asterisk where a client can tell: a banner, ``Login`` answered with the
+client's own ActionID, the recorded events in order (the recorder's own responses left out),
+``Ping``, ``CoreShowChannels`` and ``QueueStatus`` answered from the channels and callers that
+are alive at that point of the recording, ``Logoff``.  Actions it cannot perform are answered
+``Response: Error`` and kept in :attr:`ReplayServer.actions` so tests can check what a client
+sent (e.g. the ChanSpy ``Originate`` of a supervisor's whisper button).
+
+With ``timestamps`` on and a jsonl recording, every event gets a ``Timestamp`` header made of
+the recording's own clock, as Asterisk does with ``timestampevents = yes``; the ledger then
+measures waits and talks in the recording's time however fast it is replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from service.ami.parser import AmiParser, BadMessage, Banner
+from service.replay.recording import RecordedConnection, RecordedMessage, base_epoch
+
+EOL = "\r\n"
+
+
+def encode_message(headers: Iterable[tuple[str, str | None]]) -> bytes:
+    lines = [k if value is None else f"{k}: {value}" for k, value in headers]
+    return (EOL.join(lines) + EOL + EOL).encode("utf-8")
+
+
+@dataclass
+class _LiveChannel:
+    headers: dict[str, str]
+    bridge: str = ""
+    created_t: float = 0.0
+
+
+@dataclass
+class _World:
+    """What is alive at the current point of the recording."""
+
+    channels: dict[str, _LiveChannel] = field(default_factory=dict)
+    waiting: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    members: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    now_t: float = 0.0
+
+    def apply(self, message: RecordedMessage) -> None:
+        if message.t is not None:
+            self.now_t = message.t
+        event = message.get("Event")
+        if event is None:
+            return
+        h = {k: v or "" for k, v in message.headers}
+        uniqueid = h.get("Uniqueid", "")
+        if event == "Newchannel":
+            self.channels[uniqueid] = _LiveChannel(h, created_t=self.now_t)
+        elif event == "Hangup":
+            self.channels.pop(uniqueid, None)
+        elif event in ("Newstate", "NewCallerid", "NewAccountCode", "Newexten",
+                       "NewConnectedLine") and uniqueid in self.channels:
+            self.channels[uniqueid].headers.update(h)
+        elif event == "BridgeEnter" and uniqueid in self.channels:
+            self.channels[uniqueid].bridge = h.get("BridgeUniqueid", "")
+        elif event == "BridgeLeave" and uniqueid in self.channels:
+            self.channels[uniqueid].bridge = ""
+        elif event == "QueueCallerJoin":
+            position = h.get("Position", "")
+            self.waiting[(h.get("Queue", ""), uniqueid)] = (
+                int(position) if position.isdigit() else 0, self.now_t)
+        elif event in ("QueueCallerLeave", "QueueCallerAbandon"):
+            self.waiting.pop((h.get("Queue", ""), uniqueid), None)
+        elif event == "QueueMemberAdded":
+            self.members[(h.get("Queue", ""), h.get("Interface", ""))] = h
+        elif event == "QueueMemberRemoved":
+            self.members.pop((h.get("Queue", ""), h.get("Interface", "")), None)
+
+    def core_show_channels(self, action_id: str) -> list[list[tuple[str, str | None]]]:
+        out: list[list[tuple[str, str | None]]] = []
+        for uniqueid, channel in self.channels.items():
+            h = channel.headers
+            seconds = max(0, int(self.now_t - channel.created_t))
+            out.append([
+                ("Event", "CoreShowChannel"), ("ActionID", action_id),
+                ("Channel", h.get("Channel", "")), ("ChannelState", h.get("ChannelState", "")),
+                ("ChannelStateDesc", h.get("ChannelStateDesc", "")),
+                ("CallerIDNum", h.get("CallerIDNum", "")),
+                ("CallerIDName", h.get("CallerIDName", "")),
+                ("AccountCode", h.get("AccountCode", "")), ("Context", h.get("Context", "")),
+                ("Exten", h.get("Exten", "")), ("Priority", h.get("Priority", "")),
+                ("Uniqueid", uniqueid), ("Linkedid", h.get("Linkedid", uniqueid)),
+                ("Application", h.get("Application", "")),
+                ("ApplicationData", h.get("AppData", "")),
+                ("Duration", f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"),
+                ("BridgeId", channel.bridge)])
+        return out
+
+    def queue_status(self, action_id: str) -> list[list[tuple[str, str | None]]]:
+        out: list[list[tuple[str, str | None]]] = []
+        for (queue, interface), h in self.members.items():
+            out.append([("Event", "QueueMember"), ("ActionID", action_id), ("Queue", queue),
+                        ("Name", h.get("MemberName", "")), ("Location", interface),
+                        ("StateInterface", h.get("StateInterface", interface)),
+                        ("Status", h.get("Status", "")), ("Paused", h.get("Paused", "0"))])
+        for (queue, uniqueid), (position, joined) in sorted(self.waiting.items(),
+                                                            key=lambda i: i[1][0]):
+            channel = self.channels.get(uniqueid)
+            h = channel.headers if channel else {}
+            out.append([("Event", "QueueEntry"), ("ActionID", action_id), ("Queue", queue),
+                        ("Position", str(position)), ("Channel", h.get("Channel", "")),
+                        ("Uniqueid", uniqueid), ("CallerIDNum", h.get("CallerIDNum", "")),
+                        ("CallerIDName", h.get("CallerIDName", "")),
+                        ("Wait", str(max(0, int(self.now_t - joined))))])
+        return out
+
+
+class ReplayServer:
+    """Serve ``connections`` one after the other, one per accepted client connection."""
+
+    def __init__(self, connections: list[RecordedConnection], *, timestamps: bool = True,
+                 speed: float = 0.0, chunk_size: int | None = None,
+                 disconnect_after: int | None = None, gap: int = 0,
+                 username: str | None = None, secret: str | None = None,
+                 rebase_to: float | None = None) -> None:
+        self.connections = connections
+        base = base_epoch(connections) if timestamps else None
+        self.base = base
+        self.offset = 0.0 if rebase_to is None or base is None else rebase_to - base
+        self.speed = speed
+        self.chunk_size = chunk_size
+        # Test knobs: drop the connection after this many served events of the first
+        # connection, and let ``gap`` events pass unseen (as Asterisk does during an outage).
+        self.disconnect_after = disconnect_after
+        self.gap = gap
+        self.username, self.secret = username, secret
+        self.actions: list[dict[str, str]] = []
+        self.finished = asyncio.Event()
+        self.world = _World()
+        self._server: asyncio.Server | None = None
+        self._queue: list[tuple[int, int]] = []  # (connection index, start message index)
+        for index in range(len(connections)):
+            self._queue.append((index, 0))
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._sessions):
+                task.cancel()
+            for task in list(self._sessions):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._server.wait_closed()
+
+    def _stamp(self, t: float | None) -> str | None:
+        if self.base is None or t is None:
+            return None
+        return f"{self.base + self.offset + t:.6f}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._queue:
+            return  # nothing left to play: refuse, as a PBX that is gone
+        index, start = self._queue.pop(0)
+        connection = self.connections[index]
+        writer.write((connection.banner + EOL).encode())
+        parser = AmiParser(expect_banner=False, kinds=("Action",))
+        logged_in = asyncio.Event()
+        stop = asyncio.Event()
+        actions_task = asyncio.create_task(
+            self._answer_actions(reader, writer, parser, logged_in, stop))
+        try:
+            await asyncio.wait_for(logged_in.wait(), 10)
+            last_t: float | None = None
+            served = 0
+            messages = connection.messages
+            position = start
+            while position < len(messages):
+                message = messages[position]
+                position += 1
+                self.world.apply(message)
+                if not message.is_event:
+                    continue  # the recorder's own responses mean nothing to this client
+                if self.speed > 0 and message.t is not None:
+                    if last_t is not None and message.t > last_t:
+                        await asyncio.sleep((message.t - last_t) / self.speed)
+                    last_t = message.t
+                await self._write(writer, self._with_stamp(message))
+                served += 1
+                if (index == 0 and self.disconnect_after is not None
+                        and served >= self.disconnect_after):
+                    self.disconnect_after = None
+                    skip_to = position
+                    for _ in range(self.gap):
+                        if skip_to >= len(messages):
+                            break
+                        self.world.apply(messages[skip_to])
+                        skip_to += 1
+                    self._queue.insert(0, (index, skip_to))
+                    return
+            if not self._queue:
+                self.finished.set()
+                await stop.wait()  # keep answering actions (Ping, Logoff) until the client goes
+        finally:
+            actions_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await actions_task
+
+    def _with_stamp(self, message: RecordedMessage) -> bytes:
+        stamp = self._stamp(message.t)
+        headers = list(message.headers)
+        if stamp is not None and message.get("Timestamp") is None:
+            headers.insert(2 if len(headers) > 1 and headers[1][0] == "Privilege" else 1,
+                           ("Timestamp", stamp))
+        return encode_message(headers)
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if not self.chunk_size:
+            writer.write(data)
+            await writer.drain()
+            return
+        for i in range(0, len(data), self.chunk_size):
+            writer.write(data[i:i + self.chunk_size])
+            await writer.drain()
+            await asyncio.sleep(0)
+
+    async def _answer_actions(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                              parser: AmiParser, logged_in: asyncio.Event,
+                              stop: asyncio.Event) -> None:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                for item in parser.feed(data):
+                    if isinstance(item, Banner | BadMessage):
+                        continue
+                    action = dict(item)
+                    self.actions.append(action)
+                    reply = self._reply(action, logged_in)
+                    for message in reply:
+                        writer.write(encode_message(message))
+                    if action.get("Action", "").lower() == "logoff":
+                        await writer.drain()
+                        writer.close()
+                        return
+                await writer.drain()
+        finally:
+            stop.set()
+
+    def _reply(self, action: dict[str, str],
+               logged_in: asyncio.Event) -> list[list[tuple[str, str | None]]]:
+        name = action.get("Action", "").lower()
+        action_id = action.get("ActionID", "")
+        stamp = self._stamp(self.world.now_t)
+        stamped: list[tuple[str, str | None]] = [("Timestamp", stamp)] if stamp else []
+        if name == "login":
+            if self.username is not None and (action.get("Username") != self.username or
+                                              action.get("Secret") != self.secret):
+                return [[("Response", "Error"), ("ActionID", action_id),
+                         ("Message", "Authentication failed")]]
+            logged_in.set()
+            return [[("Response", "Success"), ("ActionID", action_id),
+                     ("Message", "Authentication accepted")],
+                    [("Event", "FullyBooted"), ("Privilege", "system,all"), *stamped,
+                     ("Status", "Fully Booted")]]
+        if not logged_in.is_set():
+            return [[("Response", "Error"), ("ActionID", action_id),
+                     ("Message", "Permission denied")]]
+        if name == "ping":
+            return [[("Response", "Success"), ("ActionID", action_id), ("Ping", "Pong"),
+                     ("Timestamp", stamp or "0")]]
+        if name == "logoff":
+            return [[("Response", "Goodbye"), ("ActionID", action_id),
+                     ("Message", "Thanks for all the fish.")]]
+        if name in ("coreshowchannels", "queuestatus"):
+            items = (self.world.core_show_channels(action_id) if name == "coreshowchannels"
+                     else self.world.queue_status(action_id))
+            complete = "CoreShowChannelsComplete" if name == "coreshowchannels" \
+                else "QueueStatusComplete"
+            return [[("Response", "Success"), ("ActionID", action_id), ("EventList", "start"),
+                     ("Message", "List will follow")],
+                    *[[*item[:2], *stamped, *item[2:]] for item in items],
+                    [("Event", complete), ("ActionID", action_id), *stamped,
+                     ("EventList", "Complete"), ("ListItems", str(len(items)))]]
+        return [[("Response", "Error"), ("ActionID", action_id),
+                 ("Message", f"replay server: {action.get('Action')} is not performed")]]

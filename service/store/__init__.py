@@ -1,0 +1,1 @@
+"""PostgreSQL storage: connection, migrations, and the SQL of each part of the service."""

