@@ -1,0 +1,1 @@
+"""Per-client routing: the pure policy the ``route`` AGI asks, and the data it needs."""
