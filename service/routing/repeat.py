@@ -26,9 +26,10 @@ class RepeatHistory:
 
 class RepeatLookup(Protocol):
     async def __call__(self, client: str, caller_e164: str, now: datetime, window_s: float,
-                       exclude_linkedid: str | None = None) -> RepeatHistory:
+                       exclude_uniqueid: str | None = None) -> RepeatHistory:
         """Count the caller's inbound calls to ``client`` inside ``window_s`` before ``now``
-        and after the last fulfilled call back (never the current call)."""
+        and after the last fulfilled call back; never the current call (the one holding
+        ``exclude_uniqueid``, the AGI channel's Uniqueid)."""
         ...
 
 
@@ -36,5 +37,5 @@ class NoHistory:
     """Lookup used when repeat detection is off or unavailable: nobody is a repeat caller."""
 
     async def __call__(self, client: str, caller_e164: str, now: datetime, window_s: float,
-                       exclude_linkedid: str | None = None) -> RepeatHistory:
+                       exclude_uniqueid: str | None = None) -> RepeatHistory:
         return RepeatHistory(calls=0)
