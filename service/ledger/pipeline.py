@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -17,7 +19,7 @@ from service.ami.adapter import AmiClient
 from service.config import Config, PbxConfig
 from service.ledger.ingest import LedgerIngest
 from service.ledger.machine import LedgerMachine
-from service.ledger.writer import LedgerWriter
+from service.ledger.writer import LedgerWriter, Written
 from service.logs import get_logger
 from service.store.db import TRANSIENT_ERRORS
 from service.store.ledger_sql import load_open_calls
@@ -26,12 +28,34 @@ from service.store.spool import Spool
 log = get_logger(__name__)
 
 
+EventTap = Callable[[str, list[Any]], None]
+
+
+@dataclass
+class EventFanout:
+    """The AMI client's event handler: the ledger first, then the other consumers (operator
+    states, alerts) as ``tap(pbx_id, events)``; a tap's error never touches the ledger."""
+
+    pbx_id: str
+    ingest: LedgerIngest
+    taps: list[EventTap] = field(default_factory=list)
+
+    def __call__(self, events: list[Any]) -> None:
+        self.ingest.on_events(events)
+        for tap in self.taps:
+            try:
+                tap(self.pbx_id, events)
+            except Exception:
+                log.exception("event_tap_failed", pbx=self.pbx_id, tap=repr(tap))
+
+
 @dataclass
 class LedgerPipeline:
     pbx: PbxConfig
     machine: LedgerMachine
     writer: LedgerWriter
     ingest: LedgerIngest
+    fanout: EventFanout
     client: AmiClient
 
     async def restore_open_calls(self, pool: asyncpg.Pool) -> int:
@@ -54,21 +78,29 @@ class LedgerPipeline:
 
 
 def build_pipeline(config: Config, pbx: PbxConfig, pool: asyncpg.Pool, *,
-                   host: str | None = None, port: int | None = None) -> LedgerPipeline:
+                   host: str | None = None, port: int | None = None,
+                   on_written: Written | None = None,
+                   taps: list[EventTap] | None = None) -> LedgerPipeline:
+    """Build the objects of one PBX's pipeline.
+
+    ``on_written`` is awaited with every batch of records once it is in PostgreSQL (live
+    fan-out hangs there); ``taps`` see every AMI event batch after the ledger.
+    """
     machine = LedgerMachine(pbx.pbx_id, pbx.inbound_contexts, pbx.outbound_contexts,
                             config.short_abandon_s)
     spool = Spool(config.spool_dir / f"{pbx.pbx_id}.spool")
     writer = LedgerWriter(pool, spool, flush_interval=config.ledger_flush_interval_s,
-                          max_records=config.ledger_flush_max_records)
+                          max_records=config.ledger_flush_max_records, on_written=on_written)
     ingest = LedgerIngest(machine, writer)
+    fanout = EventFanout(pbx.pbx_id, ingest, list(taps or []))
     client = AmiClient(
         pbx.pbx_id, host or pbx.ami_host, port or pbx.ami_port, pbx.ami_username,
-        pbx.ami_secret, ingest.on_events, ingest.resync,
+        pbx.ami_secret, fanout, ingest.resync,
         connect_timeout=config.ami_connect_timeout_s, ping_interval=config.ami_ping_interval_s,
         ping_timeout=config.ami_ping_timeout_s, action_timeout=config.ami_action_timeout_s,
         reconnect_min=config.ami_reconnect_min_s, reconnect_max=config.ami_reconnect_max_s,
         queue_max=config.ami_event_queue, max_message_bytes=config.ami_max_message_bytes)
-    return LedgerPipeline(pbx, machine, writer, ingest, client)
+    return LedgerPipeline(pbx, machine, writer, ingest, fanout, client)
 
 
 def pbx_lock_key(pbx_id: str) -> int:
