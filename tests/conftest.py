@@ -18,8 +18,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from service.logs import configure_logging
 from service.store.db import create_pool, migrate_url, start_embedded
 from service.store.scratch import with_database
+
+# Logs go to stderr, as in the service, so tests can read a command's stdout as its output.
+configure_logging("info", "console")
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "asterisk-traces"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

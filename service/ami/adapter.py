@@ -15,6 +15,12 @@ responses of list actions such as ``CoreShowChannels``); its traps are fixed her
   with the socket paused while the FIFO is full;
 * pending actions were silently re-sent after a reconnect (a second Originate!) -> they fail
   with :class:`AmiConnectionLost` and the caller decides.
+
+Resynchronisation after every login (``snapshot_actions``, e.g. ``CoreShowChannels``) is placed
+at its position in the stream: Asterisk's answer describes the PBX at the moment it was
+written, so events read before the answer are handled before the snapshot and events read
+after it, after.  (Handling the snapshot first would close calls whose hang-up is still
+queued, and miss those created just before it.)
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from service.logs import get_logger
 log = get_logger(__name__)
 
 EventHandler = Callable[[list[AmiMessage]], Awaitable[None] | None]
-ConnectedHandler = Callable[["AmiClient"], Awaitable[None]]
+SnapshotHandler = Callable[[str, list[AmiMessage]], Awaitable[None] | None]
 
 
 class AmiError(Exception):
@@ -113,7 +119,14 @@ class HardenedAMIProtocol(AMIProtocol):
         for item in self.parser.feed(data):
             if isinstance(item, AmiMessage):
                 action_id = item.get("ActionID")
-                if action_id is not None and action_id in self.responses:
+                if action_id is not None and action_id in self.client._snapshots:
+                    if self._collect_snapshot(action_id, item):
+                        # Everything read before the answer goes first (see module doc).
+                        if events:
+                            self.client._enqueue(events)
+                            events = []
+                        self.client._enqueue_snapshot(action_id)
+                elif action_id is not None and action_id in self.responses:
                     self._handle_response(action_id, item)
                 elif "Event" in item:
                     events.append(item)
@@ -128,6 +141,15 @@ class HardenedAMIProtocol(AMIProtocol):
                             sample=item.sample[:80].decode("utf-8", "replace"))
         if events:
             self.client._enqueue(events)
+
+    def _collect_snapshot(self, action_id: str, item: AmiMessage) -> bool:
+        """Gather a list answer; True when its last message arrived."""
+        _, messages = self.client._snapshots[action_id]
+        messages.append(item)
+        if item.get("Response") == "Error":
+            return True
+        return item.get("EventList", "").lower() == "complete" or (
+            "Event" in item and item["Event"].endswith("Complete"))
 
     def _handle_response(self, action_id: str, item: AmiMessage) -> None:
         action = self.responses[action_id]
@@ -155,9 +177,10 @@ class HardenedAMIProtocol(AMIProtocol):
 class AmiClient:
     """One supervised AMI session to one PBX, re-established for as long as ``run`` runs.
 
-    Events go to ``on_events`` in batches, in wire order, from a single consumer task.
-    ``on_connected`` runs after every successful login, before the events that follow it are
-    handled (the ledger resynchronises there).
+    Events go to ``on_events`` in batches, in wire order, from a single consumer task; an
+    exception aborts only its batch (a handler that must isolate single events does so
+    itself).  After every login each of ``snapshot_actions`` is sent and its complete answer
+    goes to ``on_snapshot(action_name, messages)`` at its place in the event order.
     """
 
     def __init__(
@@ -168,7 +191,8 @@ class AmiClient:
         username: str,
         secret: str,
         on_events: EventHandler,
-        on_connected: ConnectedHandler | None = None,
+        on_snapshot: SnapshotHandler | None = None,
+        snapshot_actions: tuple[str, ...] = (),
         *,
         connect_timeout: float = 5.0,
         ping_interval: float = 10.0,
@@ -183,7 +207,8 @@ class AmiClient:
         self.host, self.port = host, port
         self.username, self.secret = username, secret
         self.on_events = on_events
-        self.on_connected = on_connected
+        self.on_snapshot = on_snapshot
+        self.snapshot_actions = snapshot_actions
         self.connect_timeout = connect_timeout
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.action_timeout = action_timeout
@@ -193,13 +218,14 @@ class AmiClient:
         self.stats = AmiStats()
         self.protocol: HardenedAMIProtocol | None = None
         self.logged_in = asyncio.Event()
-        self._queue: deque[list[AmiMessage] | _SessionStart] = deque()
+        self._queue: deque[list[AmiMessage] | _Snapshot] = deque()
+        self._snapshots: dict[str, tuple[str, list[AmiMessage]]] = {}
         self._queued_events = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._paused = False
-        self._resyncing = False
+        self._snapshot_seq = 0
 
     # -- public API --------------------------------------------------------------------------
 
@@ -271,14 +297,19 @@ class AmiClient:
             self.stats.connects += 1
             self.logged_in.set()
             log.info("ami_logged_in", pbx=self.pbx_id, version=version)
-            # Everything after this marker is handled after the resynchronisation.
-            self._queue.append(_SessionStart())
-            self._wakeup.set()
+            for name in self.snapshot_actions:
+                self._snapshot_seq += 1
+                action_id = f"orikaeshi-snapshot-{self._snapshot_seq}"
+                self._snapshots[action_id] = (name, [])
+                message = {"Action": name, "ActionID": action_id}
+                protocol.send(pk_actions.Action(message, as_list=True), as_list=True)
+                protocol.responses.pop(action_id, None)  # answered in stream order instead
             async with asyncio.TaskGroup() as group:
                 pinger = group.create_task(self._ping_loop(protocol))
                 await protocol.lost
                 pinger.cancel()
         finally:
+            self._snapshots.clear()
             if not protocol.closed:
                 transport.abort()
 
@@ -308,15 +339,15 @@ class AmiClient:
         self._idle.clear()
         self._wakeup.set()
         if self._queued_events > self.queue_max and not self._paused and self.protocol:
-            if self._resyncing:
-                # Reading must go on so the resync's own answers arrive; the bound is hard.
-                if self._queued_events > 4 * self.queue_max:
-                    log.error("ami_queue_overflow", pbx=self.pbx_id, queued=self._queued_events)
-                    self.protocol.transport.abort()
-                return
             self._paused = True
             self.stats.paused += 1
             self.protocol.transport.pause_reading()
+
+    def _enqueue_snapshot(self, action_id: str) -> None:
+        name, messages = self._snapshots.pop(action_id)
+        self._queue.append(_Snapshot(name, messages))
+        self._idle.clear()
+        self._wakeup.set()
 
     def _resume_reading(self) -> None:
         if self._paused:
@@ -334,35 +365,27 @@ class AmiClient:
                 await self._wakeup.wait()
                 continue
             item = self._queue.popleft()
-            if isinstance(item, _SessionStart):
-                await self._resync()
-                continue
-            self._queued_events -= len(item)
-            if self._paused and self._queued_events <= self.queue_max // 2:
-                self._resume_reading()
             try:
-                result = self.on_events(item)
+                if isinstance(item, _Snapshot):
+                    if self.on_snapshot is None:
+                        continue
+                    result = self.on_snapshot(item.action, item.messages)
+                else:
+                    self._queued_events -= len(item)
+                    if self._paused and self._queued_events <= self.queue_max // 2:
+                        self._resume_reading()
+                    result = self.on_events(item)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
                 self.stats.handler_errors += 1
-                log.exception("ami_handler_failed", pbx=self.pbx_id, events=len(item))
-
-    async def _resync(self) -> None:
-        if self.on_connected is None:
-            return
-        self._resyncing = True
-        self._resume_reading()
-        try:
-            await self.on_connected(self)
-        except AmiError as exc:
-            log.warning("ami_resync_incomplete", pbx=self.pbx_id, error=str(exc))
-        except Exception:
-            self.stats.handler_errors += 1
-            log.exception("ami_resync_failed", pbx=self.pbx_id)
-        finally:
-            self._resyncing = False
+                log.exception("ami_handler_failed", pbx=self.pbx_id,
+                              item=getattr(item, "action", "events"))
 
 
-class _SessionStart:
-    """Queue marker: a new session was logged in; resynchronise before what follows."""
+@dataclass(frozen=True)
+class _Snapshot:
+    """Queue marker: the complete answer of a snapshot action, at its stream position."""
+
+    action: str
+    messages: list[AmiMessage]

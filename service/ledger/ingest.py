@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from service.ami.adapter import AmiClient
 from service.ledger.machine import LedgerMachine
 from service.ledger.snapshot import channels_from, queue_entries_from
 from service.ledger.writer import LedgerWriter
@@ -59,19 +58,22 @@ class LedgerIngest:
         for listener in self.listeners:
             listener(dirty)
 
-    async def resync(self, client: AmiClient) -> None:
-        """Rebuild live state from Asterisk: CoreShowChannels, then QueueStatus."""
-        channels = await client.send_action({"Action": "CoreShowChannels"}, as_list=True)
-        queues = await client.send_action({"Action": "QueueStatus"}, as_list=True)
-        snapshot = channels_from(_messages(channels))
-        entries = queue_entries_from(_messages(queues))
-        self.machine.apply_snapshot(snapshot, entries, self.clock())
-        log.info("ledger_resynced", pbx=self.machine.pbx_id, channels=len(snapshot),
-                 waiting=len(entries), live_calls=len(self.machine.calls))
+    # The AMI actions whose answers resynchronise the ledger after every (re)connect.
+    SNAPSHOT_ACTIONS = ("CoreShowChannels", "QueueStatus")
+
+    def on_snapshot(self, action: str, messages: list[Any]) -> None:
+        """Apply Asterisk's picture of what is alive, at its place in the event order."""
+        last = messages[-1] if messages else {}
+        now = event_time(last, self.clock())
+        if action == "CoreShowChannels":
+            channels = channels_from(messages)
+            self.machine.apply_channels(channels, now)
+            log.info("ledger_resync_channels", pbx=self.machine.pbx_id, channels=len(channels),
+                     live_calls=len(self.machine.calls))
+        elif action == "QueueStatus":
+            entries = queue_entries_from(messages)
+            self.machine.apply_queue_entries(entries, now)
+            log.info("ledger_resync_queues", pbx=self.machine.pbx_id, waiting=len(entries))
         self._publish()
 
 
-def _messages(answer: Any) -> list[Mapping[str, str]]:
-    if isinstance(answer, list):
-        return answer
-    return [answer]

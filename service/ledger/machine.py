@@ -125,6 +125,7 @@ class LedgerMachine:
         self.dirty: dict[str, Call] = {}
         self.ended: OrderedDict[str, Call] = OrderedDict()  # recently ended, for late events
         self.recent_max = recent_max
+        self.last_snapshot: list[SnapshotChannel] = []
         self.handled = 0
 
     # -- entry points ------------------------------------------------------------------------
@@ -154,9 +155,8 @@ class LedgerMachine:
             if stint.connected_at is not None and stint.ended_at is None and stint.interface:
                 self.connected[(stint.queue, stint.interface)] = (call, stint)
 
-    def apply_snapshot(self, channels: list[SnapshotChannel],
-                       entries: list[SnapshotQueueEntry], now: float) -> None:
-        """Resynchronise with what Asterisk says is alive right now.
+    def apply_channels(self, channels: list[SnapshotChannel], now: float) -> None:
+        """Resynchronise with the channels Asterisk says are alive (``CoreShowChannels``).
 
         Calls whose channels are all gone ended while we could not see them: they are closed
         as ``unknown`` (kept, never dropped) until reconciliation settles them.  Channels we
@@ -164,8 +164,18 @@ class LedgerMachine:
         """
         self._close_vanished({c.uniqueid for c in channels}, now)
         self._adopt_channels(channels, now)
-        self._adopt_waiting(channels, entries, now)
-        self._adopt_bridged_answers(channels, entries, now)
+        self.last_snapshot = channels
+
+    def apply_queue_entries(self, entries: list[SnapshotQueueEntry], now: float) -> None:
+        """Resynchronise with the callers Asterisk says are waiting (``QueueStatus``); a caller
+        in Queue() who is not waiting is talking to the member bridged with it."""
+        self._adopt_waiting(self.last_snapshot, entries, now)
+        self._adopt_bridged_answers(self.last_snapshot, entries, now)
+
+    def apply_snapshot(self, channels: list[SnapshotChannel],
+                       entries: list[SnapshotQueueEntry], now: float) -> None:
+        self.apply_channels(channels, now)
+        self.apply_queue_entries(entries, now)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -255,6 +265,7 @@ class LedgerMachine:
                 stint = Stint(seq=1, queue=call.route_queue or "", caller_uniqueid=snap.uniqueid,
                               joined_at=now)
                 call.stints.append(stint)
+            call.caller_uniqueid = call.caller_uniqueid or snap.uniqueid
             stint.connected_at = stint.connected_at or now
             stint.left_at = stint.left_at or now
             stint.agent = agent_id(peers[0].name)

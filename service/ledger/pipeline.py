@@ -95,7 +95,7 @@ def build_pipeline(config: Config, pbx: PbxConfig, pool: asyncpg.Pool, *,
     fanout = EventFanout(pbx.pbx_id, ingest, list(taps or []))
     client = AmiClient(
         pbx.pbx_id, host or pbx.ami_host, port or pbx.ami_port, pbx.ami_username,
-        pbx.ami_secret, fanout, ingest.resync,
+        pbx.ami_secret, fanout, ingest.on_snapshot, LedgerIngest.SNAPSHOT_ACTIONS,
         connect_timeout=config.ami_connect_timeout_s, ping_interval=config.ami_ping_interval_s,
         ping_timeout=config.ami_ping_timeout_s, action_timeout=config.ami_action_timeout_s,
         reconnect_min=config.ami_reconnect_min_s, reconnect_max=config.ami_reconnect_max_s,

@@ -122,7 +122,7 @@ class ReplayServer:
                  speed: float = 0.0, chunk_size: int | None = None,
                  disconnect_after: int | None = None, gap: int = 0,
                  username: str | None = None, secret: str | None = None,
-                 rebase_to: float | None = None) -> None:
+                 rebase_to: float | None = None, after_login_s: float = 0.5) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -134,6 +134,7 @@ class ReplayServer:
         self.disconnect_after = disconnect_after
         self.gap = gap
         self.username, self.secret = username, secret
+        self.after_login_s = after_login_s
         self.actions: list[dict[str, str]] = []
         self.finished = asyncio.Event()
         self.world = _World()
@@ -142,6 +143,8 @@ class ReplayServer:
         for index in range(len(connections)):
             self._queue.append((index, 0))
         self._sessions: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = asyncio.Event()
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -150,14 +153,16 @@ class ReplayServer:
         return self.port
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._sessions):
-                task.cancel()
-            for task in list(self._sessions):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await self._server.wait_closed()
+        """Stop accepting, end every session (their sockets are closed), wait for them."""
+        if self._server is None:
+            return
+        self._server.close()
+        self._closing.set()
+        for writer in list(self._writers):
+            writer.close()
+        if self._sessions:
+            await asyncio.wait(list(self._sessions), timeout=5)
+        await self._server.wait_closed()
 
     def _stamp(self, t: float | None) -> str | None:
         if self.base is None or t is None:
@@ -168,12 +173,14 @@ class ReplayServer:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        self._writers.add(writer)
         try:
             await self._session(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
             self._sessions.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -187,10 +194,16 @@ class ReplayServer:
         parser = AmiParser(expect_banner=False, kinds=("Action",))
         logged_in = asyncio.Event()
         stop = asyncio.Event()
+        lock = asyncio.Lock()
+        answered = asyncio.Event()  # the client's first action after Login was answered
         actions_task = asyncio.create_task(
-            self._answer_actions(reader, writer, parser, logged_in, stop))
+            self._answer_actions(reader, writer, parser, logged_in, stop, lock, answered))
         try:
             await asyncio.wait_for(logged_in.wait(), 10)
+            # A client usually asks for a snapshot right after login, and a real PBX answers
+            # before much else happens; give it that moment instead of a burst of events.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), self.after_login_s)
             last_t: float | None = None
             served = 0
             messages = connection.messages
@@ -205,7 +218,7 @@ class ReplayServer:
                     if last_t is not None and message.t > last_t:
                         await asyncio.sleep((message.t - last_t) / self.speed)
                     last_t = message.t
-                await self._write(writer, self._with_stamp(message))
+                await self._write(writer, self._with_stamp(message), lock)
                 served += 1
                 if (index == 0 and self.disconnect_after is not None
                         and served >= self.disconnect_after):
@@ -220,7 +233,14 @@ class ReplayServer:
                     return
             if not self._queue:
                 self.finished.set()
-                await stop.wait()  # keep answering actions (Ping, Logoff) until the client goes
+                # Keep answering actions (Ping, Logoff) until the client goes or we close.
+                closing = asyncio.create_task(self._closing.wait())
+                stopped = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait({closing, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    closing.cancel()
+                    stopped.cancel()
         finally:
             actions_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,19 +254,30 @@ class ReplayServer:
                            ("Timestamp", stamp))
         return encode_message(headers)
 
-    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
-        if not self.chunk_size:
-            writer.write(data)
-            await writer.drain()
-            return
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes,
+                     lock: asyncio.Lock) -> None:
+        """Write one whole message; answers to actions wait, so nothing interleaves."""
+        async with lock:
+            if not self.chunk_size:
+                writer.write(data)
+                await writer.drain()
+                return
+            await self._write_chunked(writer, data)
+
+    async def _write_chunked(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        assert self.chunk_size
         for i in range(0, len(data), self.chunk_size):
             writer.write(data[i:i + self.chunk_size])
             await writer.drain()
+            # Two turns of the loop: the reader's callback runs before the next write, so
+            # each chunk arrives in a read of its own.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
 
     async def _answer_actions(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                               parser: AmiParser, logged_in: asyncio.Event,
-                              stop: asyncio.Event) -> None:
+                              stop: asyncio.Event, lock: asyncio.Lock,
+                              answered: asyncio.Event) -> None:
         try:
             while True:
                 data = await reader.read(65536)
@@ -257,14 +288,16 @@ class ReplayServer:
                         continue
                     action = dict(item)
                     self.actions.append(action)
-                    reply = self._reply(action, logged_in)
-                    for message in reply:
-                        writer.write(encode_message(message))
-                    if action.get("Action", "").lower() == "logoff":
+                    reply = b"".join(encode_message(m) for m in self._reply(action, logged_in))
+                    async with lock:
+                        writer.write(reply)
                         await writer.drain()
+                    name = action.get("Action", "").lower()
+                    if name == "logoff":
                         writer.close()
                         return
-                await writer.drain()
+                    if name != "login" and logged_in.is_set():
+                        answered.set()
         finally:
             stop.set()
 

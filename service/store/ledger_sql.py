@@ -35,15 +35,19 @@ RING_COLUMNS = (
 )
 
 
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str], extra: str = "") -> str:
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str], extra: str = "",
+            where: str = "") -> str:
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{extra}")
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{extra}{where}")
 
 
+# A call settled by reconciliation keeps its settled outcome unless the AMI stream later
+# shows its end after all (a replay of the same events, another instance's late records).
 UPSERT_CALL = _upsert("calls", CALL_COLUMNS, ("pbx_id", "linkedid"),
-                      ", updated_at = now(), settled_by = NULL, settled_note = NULL")
+                      ", updated_at = now(), settled_by = NULL, settled_note = NULL",
+                      " WHERE calls.settled_by IS NULL OR EXCLUDED.end_seen")
 UPSERT_STINT = _upsert("stints", STINT_COLUMNS, ("pbx_id", "linkedid", "seq"))
 UPSERT_RING = _upsert("ring_attempts", RING_COLUMNS, ("pbx_id", "member_uniqueid"))
 
