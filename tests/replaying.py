@@ -14,7 +14,7 @@ from service.replay.run import ReplayResult, inbound_report, replay_into
 from service.replay.server import ReplayServer
 
 
-def test_config(tmp_path: Path, **overrides: Any) -> Config:
+def config_for(tmp_path: Path, **overrides: Any) -> Config:
     return dataclasses.replace(Config(), data_dir=tmp_path / "data", **overrides)
 
 
@@ -22,7 +22,7 @@ async def replay(pool: asyncpg.Pool, tmp_path: Path, recording: Path, *, pbx_id:
                  config: Config | None = None, **server_options: Any
                  ) -> tuple[list[dict[str, Any]], ReplayResult]:
     server = ReplayServer(load_recording(recording), **server_options)
-    result = await replay_into(pool, config or test_config(tmp_path), server, pbx_id=pbx_id)
+    result = await replay_into(pool, config or config_for(tmp_path), server, pbx_id=pbx_id)
     async with pool.acquire() as conn:
         report = await inbound_report(conn, pbx_id)
     return report, result

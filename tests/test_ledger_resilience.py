@@ -12,7 +12,7 @@ import asyncpg
 
 from service.reconcile.command import reconcile_command
 from tests.conftest import trace_dir
-from tests.replaying import replay, test_config
+from tests.replaying import replay, config_for
 
 KEYS = ("linkedid", "client", "caller", "caller_name", "did", "outcome", "answered_by",
         "escalated", "fallback_routed", "voicemail_left", "started_at")
@@ -68,7 +68,7 @@ async def test_gap_closes_calls_as_unknown_and_reconcile_settles_them(
         if row["end_seen"]:
             assert row["outcome"] == truth[row["linkedid"]]["outcome"], row["linkedid"]
 
-    config = dataclasses.replace(test_config(tmp_path), database_url=db_url)
+    config = dataclasses.replace(config_for(tmp_path), database_url=db_url)
     args = argparse.Namespace(pbx=None, cdr=folder / "cdr.csv", queue_log=folder / "queue_log",
                               since=None, until=None, dry_run=False, json=True)
     status = await reconcile_command(config, args)
@@ -99,7 +99,7 @@ async def test_reconcile_agrees_with_a_clean_replay(pool, db_url: str, tmp_path:
                  "abandon_short", "queue_full"):
         folder = trace_dir(name)
         await replay(pool, tmp_path, folder / "ami.jsonl", pbx_id="pbx1")
-        config = dataclasses.replace(test_config(tmp_path), database_url=db_url)
+        config = dataclasses.replace(config_for(tmp_path), database_url=db_url)
         args = argparse.Namespace(pbx=None, cdr=folder / "cdr.csv",
                                   queue_log=folder / "queue_log", since=None, until=None,
                                   dry_run=True, json=True)
@@ -117,7 +117,7 @@ async def test_reconcile_reports_a_call_missing_from_the_ledger(pool, db_url: st
     await replay(pool, tmp_path, folder / "ami.jsonl", pbx_id="pbx1")
     async with pool.acquire() as conn:
         await conn.execute("DELETE FROM calls WHERE caller_number = '08011110002'")
-    config = dataclasses.replace(test_config(tmp_path), database_url=db_url)
+    config = dataclasses.replace(config_for(tmp_path), database_url=db_url)
     args = argparse.Namespace(pbx=None, cdr=folder / "cdr.csv", queue_log=folder / "queue_log",
                               since=None, until=None, dry_run=True, json=True)
     assert await reconcile_command(config, args) == 1
