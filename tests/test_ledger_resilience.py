@@ -12,7 +12,7 @@ import asyncpg
 
 from service.reconcile.command import reconcile_command
 from tests.conftest import trace_dir
-from tests.replaying import replay, config_for
+from tests.replaying import config_for, replay
 
 KEYS = ("linkedid", "client", "caller", "caller_name", "did", "outcome", "answered_by",
         "escalated", "fallback_routed", "voicemail_left", "started_at")

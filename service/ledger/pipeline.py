@@ -19,6 +19,8 @@ from service.ami.adapter import AmiClient
 from service.config import Config, PbxConfig
 from service.ledger.ingest import LedgerIngest
 from service.ledger.machine import LedgerMachine
+from service.ledger.model import Call
+from service.ledger.records import calls_from_records
 from service.ledger.writer import LedgerWriter, Written
 from service.logs import get_logger
 from service.store.db import TRANSIENT_ERRORS
@@ -59,16 +61,27 @@ class LedgerPipeline:
     client: AmiClient
 
     async def restore_open_calls(self, pool: asyncpg.Pool) -> int:
-        """Take over the calls an earlier run or another instance left open."""
+        """Take over the calls an earlier run or another instance left open.
+
+        The database has what was written; the spool has what was made while it was away
+        (newer, and the only copy during an outage), so the spool's rows win.
+        """
+        calls: dict[str, Call] = {}
         try:
             async with pool.acquire(timeout=5) as conn:
-                calls = await load_open_calls(conn, self.pbx.pbx_id)
+                calls = {c.linkedid: c for c in await load_open_calls(conn, self.pbx.pbx_id)}
         except TRANSIENT_ERRORS as exc:
-            log.warning("ledger_restore_skipped", pbx=self.pbx.pbx_id, error=str(exc))
-            return 0
-        for call in calls:
+            log.warning("ledger_restore_db_unavailable", pbx=self.pbx.pbx_id, error=str(exc))
+        spooled = [record for batch in self.writer.spool.batches() for record in batch]
+        for call in calls_from_records(spooled):
+            if call.pbx_id == self.pbx.pbx_id:
+                calls[call.linkedid] = call
+        open_calls = [c for c in calls.values() if c.ended_at is None]
+        for call in open_calls:
             self.machine.restore(call)
-        return len(calls)
+        log.info("ledger_restored", pbx=self.pbx.pbx_id, open_calls=len(open_calls),
+                 from_spool=len(spooled))
+        return len(open_calls)
 
     async def run(self) -> None:
         """Run until cancelled; the writer flushes what it holds on the way out."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.ledger.model import Call
+from service.ledger.model import Call, RingAttempt, Stint
 from service.phone import is_withheld, to_e164
 
 Record = list[Any]  # [kind, row]; kind is "call", "stint" or "ring"
@@ -83,3 +83,52 @@ def call_records(call: Call) -> list[Record]:
                 "ended_at": ring.ended_at, "result": ring.result, "ring_ms": ring.ring_ms,
             }])
     return records
+
+
+def calls_from_records(records: list[Record]) -> list[Call]:
+    """Calls rebuilt from their rows (the newest record of each key wins), for taking over
+    open calls from the database or from the spool after a restart."""
+    latest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for record in records:
+        latest[record_key(record)] = record[1]
+    calls: dict[str, Call] = {}
+    for key, r in latest.items():
+        if key[0] != "call":
+            continue
+        calls[r["linkedid"]] = Call(
+            pbx_id=r["pbx_id"], linkedid=r["linkedid"], direction=r["direction"],
+            started_at=r["started_at"] or 0.0, did=r["did"], client=r["client"],
+            caller_number=r["caller_number"], caller_name=r["caller_name"],
+            caller_uniqueid=r["caller_uniqueid"], uniqueids=list(r["uniqueids"] or []),
+            route_action=r["route_action"], route_queue=r["route_queue"],
+            route_flags=r["route_flags"], escalated=r["escalated"],
+            escalation_reason=r["escalation_reason"], fallback_routed=r["fallback_routed"],
+            voicemail_left=r["voicemail_left"], voicemail_box=r["voicemail_box"],
+            transfers=r["transfers"], forwarded_to=r["forwarded_to"],
+            forward_answered=r["forward_answered"], answered_at=r["answered_at"],
+            answered_by=r["answered_by"], ended_at=r["ended_at"], outcome=r["outcome"],
+            end_seen=r["end_seen"], hangup_cause=r["hangup_cause"],
+            callee_number=r["callee_number"], placed_by=r["placed_by"],
+            dial_result=r["dial_result"], last_event_at=r.get("updated_at") or 0.0)
+    stints: dict[tuple[str, int], Stint] = {}
+    for key, s in sorted(latest.items(), key=lambda i: (i[0][0], i[1].get("seq") or 0)):
+        if key[0] != "stint" or s["linkedid"] not in calls:
+            continue
+        stint = Stint(seq=s["seq"], queue=s["queue"], caller_uniqueid=s["caller_uniqueid"],
+                      joined_at=s["joined_at"] or 0.0, position=s["position"],
+                      left_at=s["left_at"], connected_at=s["connected_at"],
+                      ended_at=s["ended_at"], agent=s["agent"], interface=s["interface"],
+                      result=s["result"], asterisk_hold_s=s["asterisk_hold_s"])
+        calls[s["linkedid"]].stints.append(stint)
+        stints[(s["linkedid"], s["seq"])] = stint
+    for key, g in sorted(latest.items(), key=lambda i: i[1].get("started_at") or 0.0):
+        stint_of_ring = stints.get((g["linkedid"], g["stint_seq"])) if key[0] == "ring" \
+            else None
+        if stint_of_ring is None:
+            continue
+        stint_of_ring.rings.append(RingAttempt(
+            member_uniqueid=g["member_uniqueid"], member_channel=g["member_channel"] or "",
+            queue=g["queue"], interface=g["interface"] or "", agent=g["agent"] or "",
+            started_at=g["started_at"] or 0.0, stint_seq=g["stint_seq"],
+            ended_at=g["ended_at"], result=g["result"], ring_ms=g["ring_ms"]))
+    return list(calls.values())

@@ -122,7 +122,8 @@ class ReplayServer:
                  speed: float = 0.0, chunk_size: int | None = None,
                  disconnect_after: int | None = None, gap: int = 0,
                  username: str | None = None, secret: str | None = None,
-                 rebase_to: float | None = None, after_login_s: float = 0.5) -> None:
+                 rebase_to: float | None = None, after_login_s: float = 0.5,
+                 hold_after_cut: bool = False) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -135,6 +136,11 @@ class ReplayServer:
         self.gap = gap
         self.username, self.secret = username, secret
         self.after_login_s = after_login_s
+        # Set when the test disconnect happened; with hold_after_cut, connections are
+        # refused (a PBX that is unreachable) until resume() is called.
+        self.cut = asyncio.Event()
+        self._held = False
+        self._hold_after_cut = hold_after_cut
         self.actions: list[dict[str, str]] = []
         self.finished = asyncio.Event()
         self.world = _World()
@@ -164,6 +170,10 @@ class ReplayServer:
             await asyncio.wait(list(self._sessions), timeout=5)
         await self._server.wait_closed()
 
+    def resume(self) -> None:
+        """Accept connections again after a held cut."""
+        self._held = False
+
     def _stamp(self, t: float | None) -> str | None:
         if self.base is None or t is None:
             return None
@@ -186,8 +196,8 @@ class ReplayServer:
                 await writer.wait_closed()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._queue:
-            return  # nothing left to play: refuse, as a PBX that is gone
+        if not self._queue or self._held:
+            return  # nothing left to play, or held: refuse, as a PBX that is unreachable
         index, start = self._queue.pop(0)
         connection = self.connections[index]
         writer.write((connection.banner + EOL).encode())
@@ -230,6 +240,8 @@ class ReplayServer:
                         self.world.apply(messages[skip_to])
                         skip_to += 1
                     self._queue.insert(0, (index, skip_to))
+                    self._held = self._hold_after_cut
+                    self.cut.set()
                     return
             if not self._queue:
                 self.finished.set()

@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from service.ledger.model import Call, RingAttempt, Stint
-from service.ledger.records import Record
+from service.ledger.model import Call
+from service.ledger.records import Record, calls_from_records
 
 CALL_COLUMNS = (
     "pbx_id", "linkedid", "direction", "client", "did", "caller_number", "caller_e164",
@@ -35,21 +35,52 @@ RING_COLUMNS = (
 )
 
 
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str], extra: str = "",
-            where: str = "") -> str:
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str],
+            rules: dict[str, str], extra: str = "", where: str = "") -> str:
+    """INSERT ... ON CONFLICT DO UPDATE that merges instead of overwriting.
+
+    A row may be written by consumers that know different parts of a call (an instance
+    that took over mid-call, a resync that adopted a call it never saw begin), so a newer
+    record never erases what an older one knew: by default a column takes the new value
+    when it has one (``COALESCE``); ``rules`` gives other merges (earliest time, OR, ...).
+    """
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    updates = ", ".join(
+        f"{c} = " + rules.get(c, f"COALESCE(EXCLUDED.{c}, {table}.{c})").format(t=table, c=c)
+        for c in columns if c not in key)
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
             f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{extra}{where}")
 
 
+_EARLIEST = "LEAST({t}.{c}, EXCLUDED.{c})"
+_EVER = "{t}.{c} OR EXCLUDED.{c}"
+_NEWEST = "EXCLUDED.{c}"
+
 # A call settled by reconciliation keeps its settled outcome unless the AMI stream later
 # shows its end after all (a replay of the same events, another instance's late records).
-UPSERT_CALL = _upsert("calls", CALL_COLUMNS, ("pbx_id", "linkedid"),
-                      ", updated_at = now(), settled_by = NULL, settled_note = NULL",
-                      " WHERE calls.settled_by IS NULL OR EXCLUDED.end_seen")
-UPSERT_STINT = _upsert("stints", STINT_COLUMNS, ("pbx_id", "linkedid", "seq"))
-UPSERT_RING = _upsert("ring_attempts", RING_COLUMNS, ("pbx_id", "member_uniqueid"))
+UPSERT_CALL = _upsert(
+    "calls", CALL_COLUMNS, ("pbx_id", "linkedid"), {
+        "started_at": _EARLIEST, "queued_at": _EARLIEST, "answered_at": _EARLIEST,
+        "escalated": _EVER, "fallback_routed": _EVER, "voicemail_left": _EVER,
+        # Withheld only if no consumer ever saw a number.
+        "caller_withheld": "{t}.{c} AND EXCLUDED.{c}",
+        "uniqueids": "ARRAY(SELECT DISTINCT u FROM unnest({t}.{c} || EXCLUDED.{c}) AS u "
+                     "ORDER BY u)",
+        "transfers": "GREATEST({t}.{c}, EXCLUDED.{c})",
+        "end_seen": _NEWEST, "direction": _NEWEST,
+    },
+    ", updated_at = now(), settled_by = NULL, settled_note = NULL",
+    " WHERE calls.settled_by IS NULL OR EXCLUDED.end_seen")
+UPSERT_STINT = _upsert(
+    "stints", STINT_COLUMNS, ("pbx_id", "linkedid", "seq"), {
+        "joined_at": _EARLIEST, "connected_at": _EARLIEST,
+        "result": "CASE WHEN EXCLUDED.{c} = 'waiting' THEN {t}.{c} ELSE EXCLUDED.{c} END",
+    })
+UPSERT_RING = _upsert(
+    "ring_attempts", RING_COLUMNS, ("pbx_id", "member_uniqueid"), {
+        "started_at": _EARLIEST,
+        "result": "CASE WHEN EXCLUDED.{c} = 'ringing' THEN {t}.{c} ELSE EXCLUDED.{c} END",
+    })
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -98,39 +129,9 @@ async def load_open_calls(conn: asyncpg.Connection, pbx_id: str) -> list[Call]:
     ring_rows = await conn.fetch(
         "SELECT * FROM ring_attempts WHERE pbx_id = $1 AND linkedid = ANY($2) "
         "ORDER BY started_at", pbx_id, linkedids)
-    calls = {}
-    for r in rows:
-        calls[r["linkedid"]] = Call(
-            pbx_id=pbx_id, linkedid=r["linkedid"], direction=r["direction"],
-            started_at=_epoch(r["started_at"]) or 0.0, did=r["did"], client=r["client"],
-            caller_number=r["caller_number"], caller_name=r["caller_name"],
-            caller_uniqueid=r["caller_uniqueid"], uniqueids=list(r["uniqueids"]),
-            route_action=r["route_action"], route_queue=r["route_queue"],
-            route_flags=r["route_flags"], escalated=r["escalated"],
-            escalation_reason=r["escalation_reason"], fallback_routed=r["fallback_routed"],
-            voicemail_left=r["voicemail_left"], voicemail_box=r["voicemail_box"],
-            transfers=r["transfers"], forwarded_to=r["forwarded_to"],
-            forward_answered=r["forward_answered"], answered_at=_epoch(r["answered_at"]),
-            answered_by=r["answered_by"], callee_number=r["callee_number"],
-            placed_by=r["placed_by"], dial_result=r["dial_result"],
-            last_event_at=_epoch(r["updated_at"]) or 0.0)
-    stints: dict[tuple[str, int], Stint] = {}
-    for s in stint_rows:
-        stint = Stint(seq=s["seq"], queue=s["queue"], caller_uniqueid=s["caller_uniqueid"],
-                      joined_at=_epoch(s["joined_at"]) or 0.0, position=s["position"],
-                      left_at=_epoch(s["left_at"]), connected_at=_epoch(s["connected_at"]),
-                      ended_at=_epoch(s["ended_at"]), agent=s["agent"],
-                      interface=s["interface"], result=s["result"],
-                      asterisk_hold_s=s["asterisk_hold_s"])
-        calls[s["linkedid"]].stints.append(stint)
-        stints[(s["linkedid"], s["seq"])] = stint
-    for g in ring_rows:
-        stint_of_ring = stints.get((g["linkedid"], g["stint_seq"]))
-        if stint_of_ring is None:
-            continue
-        stint_of_ring.rings.append(RingAttempt(
-            member_uniqueid=g["member_uniqueid"], member_channel=g["member_channel"] or "",
-            queue=g["queue"], interface=g["interface"] or "", agent=g["agent"] or "",
-            started_at=_epoch(g["started_at"]) or 0.0, stint_seq=g["stint_seq"],
-            ended_at=_epoch(g["ended_at"]), result=g["result"], ring_ms=g["ring_ms"]))
-    return list(calls.values())
+    records: list[Record] = []
+    for kind, table in (("call", rows), ("stint", stint_rows), ("ring", ring_rows)):
+        for r in table:
+            records.append([kind, {k: _epoch(v) if k.endswith("_at") else v
+                                   for k, v in dict(r).items()}])
+    return calls_from_records(records)
