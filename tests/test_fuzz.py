@@ -87,8 +87,8 @@ async def _adapter_with_junk(junk: bytes) -> None:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Asterisk Call Manager/13.0.0\r\n")
         login = await reader.readuntil(b"\r\n\r\n")
-        action_id = [line.split(": ", 1)[1] for line in login.decode().split("\r\n")
-                     if line.startswith("ActionID")][0]
+        action_id = next(line.split(": ", 1)[1] for line in login.decode().split("\r\n")
+                         if line.startswith("ActionID"))
         writer.write(f"Response: Success\r\nActionID: {action_id}\r\n\r\n".encode())
         # Junk, then a terminator to close whatever the junk left open, then a good event.
         writer.write(junk + b"\r\n\r\nEvent: Good\r\nN: 1\r\n\r\n")

@@ -152,17 +152,26 @@ def test_event_time_prefers_the_timestamp_header() -> None:
 
 def test_one_bad_event_does_not_cost_the_rest_of_the_batch() -> None:
     class Writer:
-        calls: list[Any] = []
+        def __init__(self) -> None:
+            self.calls: list[Any] = []
 
         def submit(self, calls: list[Any]) -> None:
             self.calls.extend(calls)
 
-    machine = LedgerMachine("t")
-    ingest = LedgerIngest(machine, Writer(), clock=lambda: 10.0)  # type: ignore[arg-type]
-    bad = {"Event": "QueueCallerJoin", "Linkedid": "100.0", "Uniqueid": "100.1",
-           "Queue": "q", "Position": None}
-    good = {"Event": "Newchannel", "Uniqueid": "100.0", "Linkedid": "100.0",
-            "Context": "from-pstn", "Exten": "0312345678", "CallerIDNum": "0311112222"}
-    ingest.on_events([good, bad, {**good, "Uniqueid": "100.1"}])
+    class BuggyMachine(LedgerMachine):
+        """Stands for a bug triggered by one odd event."""
+
+        def feed(self, event: Any, ts: float) -> None:
+            if event.get("Event") == "Boom":
+                raise KeyError("a bug")
+            super().feed(event, ts)
+
+    machine = BuggyMachine("t")
+    writer = Writer()
+    ingest = LedgerIngest(machine, writer, clock=lambda: 10.0)  # type: ignore[arg-type]
+    first = {"Event": "Newchannel", "Uniqueid": "100.0", "Linkedid": "100.0",
+             "Context": "from-pstn", "Exten": "0312345678", "CallerIDNum": "0311112222"}
+    ingest.on_events([first, {"Event": "Boom"}, {**first, "Uniqueid": "100.1"}])
     assert ingest.bad_events == 1
     assert machine.calls["100.0"].uniqueids == ["100.0", "100.1"]
+    assert writer.calls, "the batch's calls still went to the writer"
