@@ -32,12 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.config import Config, PbxConfig  # noqa: E402
-from service.ledger.pipeline import build_pipeline  # noqa: E402
-from service.logs import configure_logging  # noqa: E402
-from service.replay.recording import base_epoch, load_recording  # noqa: E402
-from service.store.db import create_pool, database_url  # noqa: E402
-from service.store.scratch import scratch_database  # noqa: E402
+from service.config import Config, PbxConfig
+from service.ledger.pipeline import build_pipeline
+from service.logs import configure_logging
+from service.replay.recording import base_epoch, load_recording
+from service.store.db import create_pool, database_url
+from service.store.scratch import scratch_database
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "asterisk-traces" / \
     "burst_concurrent" / "ami.jsonl"
@@ -139,13 +139,18 @@ async def run_orikaeshi(port: int, events: int, config: Config) -> dict[str, flo
         pool = await create_pool(scratch, max_size=4)
         try:
             pbx = PbxConfig(pbx_id="bench", ami_port=port, ami_username="b", ami_secret="b")
-            pipeline = build_pipeline(config, pbx, pool)
+            all_read = asyncio.Event()
+
+            def count(_pbx: str, _batch: list[object]) -> None:
+                if pipeline.client.stats.events >= events:
+                    all_read.set()
+
+            pipeline = build_pipeline(config, pbx, pool, taps=[count])
             task = asyncio.create_task(pipeline.run())
             await pipeline.client.logged_in.wait()
             start = time.perf_counter()
             cpu_start = time.process_time()
-            while pipeline.client.stats.events < events:
-                await asyncio.sleep(0.05)
+            await all_read.wait()
             await pipeline.client.send_action({"Action": "Ping"}, timeout=120)
             await pipeline.client.drained()
             await pipeline.writer.flush()
@@ -199,7 +204,7 @@ def main() -> None:
     parser.add_argument("--feeder-cpu", type=int, default=1)
     args = parser.parse_args()
     configure_logging("warning", "console")
-    if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {args.cpu})
         feeder_cpu: int | None = args.feeder_cpu
     else:
