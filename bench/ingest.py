@@ -178,7 +178,7 @@ async def run_panoramisk(port: int, events: int) -> dict[str, float]:
     done = asyncio.Event()
 
     class Discard(Manager):
-        def dispatch(self, event):  # type: ignore[no-untyped-def]
+        def dispatch(self, event):
             nonlocal seen
             seen += 1
             if seen >= events:
