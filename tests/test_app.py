@@ -37,9 +37,15 @@ async def test_serve_ingests_a_pbx_and_shuts_down_cleanly(db_url: str, tmp_path:
         body = await response.json()
         assert body["database"] is True and body["pbx"]["pbx1"]["ami_logged_in"] is True
         assert response.headers["X-Request-Id"]
-        async with app[POOL].acquire() as conn:
-            row = await conn.fetchrow("SELECT outcome, answered_by FROM calls")
-        assert (row["outcome"], row["answered_by"]) == ("answered", "201")
+        row = None
+        for _ in range(100):  # the writer flushes every 50 ms
+            async with app[POOL].acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT outcome, answered_by FROM calls WHERE ended_at IS NOT NULL")
+            if row is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None and (row["outcome"], row["answered_by"]) == ("answered", "201")
     # Shutdown cancelled and awaited every task the app started.
     await asyncio.sleep(0)
     leftover = {t for t in asyncio.all_tasks() - tasks_before if not t.done()}
