@@ -24,6 +24,11 @@ AFTER_TIMEOUT = "AFTER_TIMEOUT"       # what follows a queue timeout: voicemail 
 ESCALATED = "ESCALATED"               # "1" when the call goes to the supervisors
 ESCALATION_REASON = "ESCALATION_REASON"  # repeat_caller, complaint, ...
 ROUTE_FLAGS = "ROUTE_FLAGS"           # comma-separated facts, e.g. unknown_did
+# For the whisper to whoever answers an escalated repeat caller.  The leading "__" makes
+# Asterisk copy them to the member channels the queue creates, where the whisper Gosub runs.
+REPEAT_COUNT = "__REPEAT_COUNT"       # this call's number in the caller's streak (3 = third)
+REPEAT_SINCE = "__REPEAT_SINCE"       # epoch of the streak's first call: no call back since
+ROUTE_TZ = "__ROUTE_TZ"               # the client's time zone, to say that time
 # --- set by the dialplan --------------------------------------------------------------------
 ROUTE_SOURCE = "ROUTE_SOURCE"         # "fallback" when the AGI failed and the static map routed
 DID = "__DID"                         # dialled number, inherited by every channel of the call
@@ -41,4 +46,5 @@ AGISTATUS = "AGISTATUS"
 # of the channel already carries the client).
 ROUTE_ORDER = (ACCOUNTCODE, CLIENT, ACTION, QUEUE, PRIORITY, QUEUE_TIMEOUT, OVERFLOW_QUEUE,
                OVERFLOW_TIMEOUT, WHISPER, GREETING, CLOSED_PROMPT, VM_BOX, FORWARD_TO,
-               AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, ROUTE_FLAGS)
+               AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, REPEAT_COUNT, REPEAT_SINCE,
+               ROUTE_TZ, ROUTE_FLAGS)

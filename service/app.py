@@ -18,9 +18,14 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from agi.context import AgiContext
+from agi.route import route
+from agi.server import AgiServer
 from service.config import Config
 from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
+from service.routing.cache import RoutingCache
+from service.routing.repeat import NoHistory, RepeatLookup
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 
 log = get_logger(__name__)
@@ -29,6 +34,9 @@ CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 PIPELINES = web.AppKey("pipelines", dict[str, LedgerPipeline])
 STARTED = web.AppKey("started", float)
+ROUTING = web.AppKey("routing", RoutingCache)
+REPEAT_LOOKUP = web.AppKey("repeat_lookup", RepeatLookup)
+AGI = web.AppKey("agi", AgiServer)
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,6 +77,34 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Routing data in memory, kept current from PostgreSQL."""
+    cache = RoutingCache(app[CONFIG].clients_file)
+    app[ROUTING] = cache
+    task = asyncio.create_task(cache.run(app[POOL]), name="routing-cache")
+    # Give the first load a moment, so the first calls are routed rather than sent to the
+    # dialplan's fallback; routing works without it (fallback) if the database is slow.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(cache.changed.wait(), 3)
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The FastAGI server with its routes (one module per agi_network_script)."""
+    config = app[CONFIG]
+    context = AgiContext(app[ROUTING], app.get(REPEAT_LOOKUP) or NoHistory())
+    server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
+                       command_timeout=config.agi_command_timeout_s,
+                       max_sessions=config.agi_max_sessions)
+    server.add_route("route", route)
+    await server.start(config.agi_host, config.agi_port)
+    app[AGI] = server
+    yield
+    await server.close()
+
+
 async def health(request: web.Request) -> web.Response:
     """Liveness and what an admin needs to see at a glance."""
     app = request.app
@@ -90,13 +126,21 @@ async def health(request: web.Request) -> web.Response:
         for pbx_id, p in app.get(PIPELINES, {}).items()
     }
     ok = db_ok and all(p["ami_logged_in"] for p in pbxs.values())
-    return web.json_response({"ok": ok, "database": db_ok, "pbx": pbxs,
+    routing = app.get(ROUTING)
+    directory = routing.directory if routing else None
+    agi = app.get(AGI)
+    extra = {
+        "routing_version": directory.version if directory else None,
+        "agi": {"sessions": len(agi.sessions), "served": agi.served, "refused": agi.refused,
+                "failed": agi.failed} if agi else None,
+    }
+    return web.json_response({"ok": ok, "database": db_ok, "pbx": pbxs, **extra,
                               "uptime_s": round(time.time() - app[STARTED], 1)},
                              status=200 if ok else 503)
 
 
 # Contexts contributed by each area, in start order (areas append theirs here).
-CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx]
+CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx, routing_ctx, agi_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None

@@ -18,7 +18,11 @@ from service.config import Config, ConfigError, load_config
 from service.logs import configure_logging
 
 # Modules that contribute sub-commands (see module docstring).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "service.clients.commands",
+    "service.routing.commands",
+    "service.dialplan.commands",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

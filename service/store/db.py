@@ -20,7 +20,7 @@ from service.store.migrate import migrate
 log = get_logger(__name__)
 
 # Errors that mean "the database is not reachable right now", as opposed to a bad statement.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,

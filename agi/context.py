@@ -1,0 +1,23 @@
+"""What the FastAGI routes share: routing data in memory, the repeat lookup, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from service.routing.cache import RoutingCache
+from service.routing.repeat import NoHistory, RepeatLookup
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class AgiContext:
+    routing: RoutingCache
+    repeat_lookup: RepeatLookup = field(default_factory=NoHistory)
+    # The repeat lookup may not hold a call up: past this, route normally and flag it.
+    repeat_timeout_s: float = 0.15
+    clock: Callable[[], datetime] = utc_now

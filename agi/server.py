@@ -1,0 +1,219 @@
+"""The FastAGI server: panoramisk's ``Application``, hardened at the root.
+
+panoramisk 1.4's traps, fixed here once for every route:
+
+* its header loop (``while b'\\n\\n' not in buffer: buffer += await reader.read(100)``)
+  spins forever when Asterisk closes early: reads return ``b''`` for ever -> the headers are
+  read with ``readuntil`` under a timeout and a size limit, and EOF ends the session;
+* ``add_route`` wraps plain functions with ``asyncio.coroutine``, gone in Python 3.11 -> plain
+  functions are awaited through a small wrapper;
+* ``send_command`` waits for a reply without a timeout and mis-reads multi-line ``520``
+  replies and ``HANGUP`` lines -> every command has a timeout, ``520`` is read to its end,
+  ``HANGUP`` is recorded and the real reply read after it;
+* no limit on concurrent sessions, no graceful shutdown -> both, here.
+
+Routes receive an :class:`AgiRequest` and should only read headers, call a pure policy and
+set variables.  A route that raises is logged; the session is closed, and the dialplan's
+fallback takes the call (see dialplan/orikaeshi.conf): a call is never left hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from panoramisk.fast_agi import Application, Request
+
+from agi.protocol import (
+    AgiProtocolError,
+    AgiReply,
+    is_multiline_start,
+    parse_headers,
+    parse_reply,
+    quote,
+)
+from service.logs import get_logger
+
+log = get_logger(__name__)
+
+Route = Callable[["AgiRequest"], Awaitable[None] | None]
+
+
+class AgiError(Exception):
+    """The session cannot go on (timeout, EOF, a reply that is not AGI)."""
+
+
+class AgiHangup(AgiError):
+    """The channel hung up (``HANGUP`` or ``511``)."""
+
+
+class AgiRequest(Request):
+    """One FastAGI session: its headers and the commands a route sends."""
+
+    def __init__(self, app: AgiServer, headers: dict[str, str],
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__(app, headers, reader, writer, encoding="utf-8")
+        self.command_timeout = app.command_timeout
+        self.hung_up = False
+        self.commands = 0
+
+    @property
+    def state(self) -> Any:
+        """What the server was given to share with routes (routing directory, lookups)."""
+        return self.app.state
+
+    async def send_command(self, command: str) -> AgiReply:
+        """Send one command line and read its reply (within ``command_timeout``)."""
+        if "\n" in command or "\r" in command:
+            raise ValueError("an AGI command is one line; quote arguments with agi.quote")
+        self.writer.write(command.encode("utf-8") + b"\n")
+        self.commands += 1
+        async with asyncio.timeout(self.command_timeout):
+            line = await self._line()
+            while line == "HANGUP":
+                self.hung_up = True
+                line = await self._line()
+            if is_multiline_start(line):
+                usage = [line]
+                while True:
+                    more = await self._line()
+                    usage.append(more)
+                    if more[:4] == line[:3] + " ":
+                        break
+                reply = parse_reply(line)
+                return AgiReply(reply.code, text="\n".join(usage))
+        try:
+            reply = parse_reply(line)
+        except AgiProtocolError as exc:
+            raise AgiError(str(exc)) from exc
+        if reply.code == 511:
+            self.hung_up = True
+            raise AgiHangup(reply.text)
+        return reply
+
+    async def set_variable(self, name: str, value: object) -> AgiReply:
+        return await self.send_command(f"SET VARIABLE {name} {quote(value)}")
+
+    async def _line(self) -> str:
+        try:
+            raw = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise AgiHangup("Asterisk closed the session") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise AgiError("reply line too long") from exc
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+class AgiServer(Application):
+    """panoramisk's FastAGI ``Application`` with timeouts, limits and a clean shutdown."""
+
+    def __init__(self, *, state: Any = None, header_timeout: float = 5.0,
+                 command_timeout: float = 5.0, session_timeout: float = 30.0,
+                 max_sessions: int = 500, max_header_bytes: int = 16384) -> None:
+        super().__init__(default_encoding="utf-8", loop=asyncio.get_running_loop())
+        self.state = state
+        self.header_timeout = header_timeout
+        self.command_timeout = command_timeout
+        self.session_timeout = session_timeout
+        self.max_sessions = max_sessions
+        self.max_header_bytes = max_header_bytes
+        self.sessions: set[asyncio.Task[Any]] = set()
+        self.refused = 0
+        self.failed = 0
+        self.served = 0
+        self._server: asyncio.Server | None = None
+
+    def add_route(self, path: str, endpoint: Route) -> None:
+        """Register a route; a plain function works too (panoramisk's fails on 3.11)."""
+        if not callable(endpoint):
+            raise TypeError(f"route {path!r} is not callable")
+        if path in self._route:
+            raise ValueError(f"a route {path!r} already exists")
+        if inspect.iscoroutinefunction(endpoint):
+            self._route[path] = endpoint
+            return
+
+        async def call(request: AgiRequest) -> None:
+            result = endpoint(request)
+            if inspect.isawaitable(result):
+                await result
+
+        self._route[path] = call
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(
+            self.handler, host, port, limit=self.max_header_bytes, reuse_address=True)
+        bound: int = self._server.sockets[0].getsockname()[1]
+        log.info("agi_listening", host=host, port=bound)
+        return bound
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, let sessions in flight finish for ``grace`` seconds, then cancel."""
+        if self._server is not None:
+            self._server.close()
+        if self.sessions:
+            _, pending = await asyncio.wait(list(self.sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def handler(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if len(self.sessions) >= self.max_sessions:
+            # Closing at once makes Asterisk's AGI() return at once, and the dialplan's
+            # fallback queues the call: far better than a caller waiting on a full server.
+            self.refused += 1
+            log.warning("agi_refused_busy", sessions=len(self.sessions))
+            writer.close()
+            return
+        self.sessions.add(task)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.session_timeout):
+                await self._session(reader, writer)
+        except (AgiError, TimeoutError, ConnectionError) as exc:
+            log.info("agi_session_ended", reason=type(exc).__name__, detail=str(exc)[:200])
+        except Exception:
+            self.failed += 1
+            log.exception("agi_route_failed")
+        finally:
+            self.sessions.discard(task)
+            self.served += 1
+            writer.close()
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                async with asyncio.timeout(1):
+                    await writer.wait_closed()
+            structlog.contextvars.clear_contextvars()
+            log.debug("agi_session_closed", ms=round((time.perf_counter() - started) * 1000, 2))
+
+    async def _session(self, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(self.header_timeout):
+                block = await reader.readuntil(b"\n\n")
+        except asyncio.IncompleteReadError as exc:
+            raise AgiError(f"closed before the headers ended ({len(exc.partial)} bytes)") \
+                from None
+        except asyncio.LimitOverrunError:
+            raise AgiError(f"headers larger than {self.max_header_bytes} bytes") from None
+        except TimeoutError:
+            raise AgiError(f"no complete headers within {self.header_timeout}s") from None
+        headers = parse_headers(block[:-2])
+        script = headers.get("agi_network_script", "")
+        structlog.contextvars.bind_contextvars(agi_script=script,
+                                               uniqueid=headers.get("agi_uniqueid"))
+        route = self._route.get(script)
+        if route is None:
+            log.warning("agi_no_route", script=script)
+            return
+        await route(AgiRequest(self, headers, reader, writer))

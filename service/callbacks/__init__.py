@@ -1,0 +1,1 @@
+"""Call backs: obligations to call a caller back, their honest fulfilment, repeat callers."""

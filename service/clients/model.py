@@ -1,0 +1,129 @@
+"""The validated clients document as plain, immutable data (what routing reads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+
+
+@dataclass(frozen=True)
+class Span:
+    """Open from ``start`` on ``weekday`` (0 = Monday) until ``end``; an end at or before the
+    start runs past midnight into the next day (22:00-06:00)."""
+
+    weekday: int
+    start: time
+    end: time  # time(0, 0) with ``until_midnight`` means 24:00
+
+    until_midnight: bool = False
+
+    @property
+    def overnight(self) -> bool:
+        return not self.until_midnight and self.end <= self.start
+
+
+@dataclass(frozen=True)
+class DayRule:
+    """A calendar day or range, once (2026-08-13) or every year (12-29..01-03)."""
+
+    first_month: int
+    first_day: int
+    last_month: int
+    last_day: int
+    year: int | None = None       # a fixed year for dated rules
+    last_year: int | None = None  # a dated range may cross into the next year
+    hours: tuple[tuple[time, time, bool], ...] = ()  # open days: their own hours
+    text: str = ""
+
+    def matches(self, day: date) -> bool:
+        if self.year is not None:
+            first = date(self.year, self.first_month, self.first_day)
+            last = date(self.last_year or self.year, self.last_month, self.last_day)
+            return first <= day <= last
+        key = (day.month, day.day)
+        first_key = (self.first_month, self.first_day)
+        last_key = (self.last_month, self.last_day)
+        if first_key <= last_key:
+            return first_key <= key <= last_key
+        return key >= first_key or key <= last_key  # wraps the year end: 12-29..01-03
+
+
+@dataclass(frozen=True)
+class RepeatRule:
+    """Escalate when the caller's earlier calls (since the last call back) reach
+    ``earlier_calls`` inside ``window_s``."""
+
+    earlier_calls: int = 2
+    window_s: float = 72 * 3600
+    queue: str = "q-sup"
+    priority: int = 10
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Client:
+    code: str
+    name: str
+    dids: tuple[str, ...]
+    queue: str
+    timezone: str = "Asia/Tokyo"
+    hours: tuple[Span, ...] = ()
+    national_holidays: str | None = "JP"  # country code for the holidays library, or None
+    closed_days: tuple[DayRule, ...] = ()
+    open_days: tuple[DayRule, ...] = ()
+    greeting: str = ""
+    whisper: str = ""
+    queue_timeout_s: int = 30
+    priority: int = 0
+    skill_queue: str | None = None
+    overflow_after_s: int | None = None
+    after_timeout: str = "voicemail"      # voicemail | hangup
+    closed_action: str = "voicemail"      # voicemail | message | forward
+    closed_prompt: str = ""
+    forward_to: str | None = None
+    voicemail: str = ""
+    plan_calls: int | None = None
+    callback_deadline_s: float = 24 * 3600
+    calling_hours: tuple[time, time] = (time(8, 0), time(21, 0))
+    short_abandon_s: float = 5.0
+    repeat: RepeatRule = field(default_factory=RepeatRule)
+    greeting_script: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class UnknownDidRoute:
+    """Where calls to a number no client owns go (flagged ``unknown_did``)."""
+
+    queue: str = "q-general"
+    whisper: str = ""
+    greeting: str = ""
+    voicemail: str = ""
+    queue_timeout_s: int = 60
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Every client, indexed by DID, plus the route for unknown DIDs."""
+
+    clients: dict[str, Client]
+    by_did: dict[str, str]
+    unknown_did: UnknownDidRoute = field(default_factory=UnknownDidRoute)
+    supervisor_queue: str = "q-sup"
+    version: int = 0
+
+    def client_for(self, did: str) -> Client | None:
+        code = self.by_did.get(normalise_did(did))
+        return self.clients.get(code) if code else None
+
+
+def normalise_did(did: str) -> str:
+    """DIDs are compared by their digits (the carrier may send +81..., 03-..., 03...).
+
+    >>> normalise_did("+81-3-1234-5678"), normalise_did("0312345678")
+    ('0312345678', '0312345678')
+    """
+    digits = "".join(ch for ch in did if ch.isdigit())
+    if did.strip().startswith("+81") or (digits.startswith("81") and len(digits) == 11):
+        digits = "0" + digits[2:]
+    return digits

@@ -1,0 +1,1 @@
+"""The Asterisk side the service expects: rendering, checking and prompts for dialplan/."""

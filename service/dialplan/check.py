@@ -1,0 +1,93 @@
+"""``orikaeshi dialplan check``: the configuration against the dialplan, before a reload.
+
+Checks that the include uses exactly the variable names of agi/variables.py (a typo such as
+``${ROUTE_QEUE}`` would silently read as empty), that every DID has a fallback route, that
+every queue exists in queues.conf, and that every prompt file is there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from agi import variables as v
+from service.clients.model import Directory
+from service.dialplan.prompts import needed_prompts
+
+# Names the dialplan may use that are not ours: Asterisk's own variables and functions,
+# and the globals the admin sets.
+ASTERISK_NAMES = frozenset({
+    "EXTEN", "CALLERID", "CHANNEL", "AGISTATUS", "QUEUESTATUS", "VMSTATUS", "DIALSTATUS",
+    "EVAL", "CONTEXT", "UNIQUEID", "ORIKAESHI_AGI", "ORIKAESHI_FORWARD",
+})
+# Variables the route AGI sets that the dialplan itself must read (the others are read by
+# app_queue, like QUEUE_PRIO, or by the ledger from VarSet events).
+MUST_READ = (v.ACTION, v.QUEUE, v.QUEUE_TIMEOUT, v.OVERFLOW_QUEUE, v.OVERFLOW_TIMEOUT,
+             v.WHISPER, v.GREETING, v.CLOSED_PROMPT, v.VM_BOX, v.AFTER_TIMEOUT,
+             v.REPEAT_COUNT, v.REPEAT_SINCE, v.ROUTE_TZ)
+_USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_SET = re.compile(r"Set\(([A-Za-z_][A-Za-z0-9_]*)=")
+AUDIO = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".WAV")
+
+
+def _bare(name: str) -> str:
+    return name.lstrip("_")
+
+
+def known_variables() -> frozenset[str]:
+    ours = {_bare(value) for key, value in vars(v).items()
+            if key.isupper() and isinstance(value, str) and "(" not in value}
+    return frozenset(ours | ASTERISK_NAMES)
+
+
+def check_variables(dialplan_text: str) -> list[str]:
+    problems = []
+    known = known_variables()
+    used = set(_USE.findall(dialplan_text)) | {_bare(n) for n in _SET.findall(dialplan_text)}
+    for name in sorted(used - known):
+        problems.append(f"dialplan uses ${{{name}}}, which is not in agi/variables.py")
+    for name in MUST_READ:
+        if _bare(name) not in used:
+            problems.append(f"dialplan never reads {_bare(name)}, which the route AGI sets")
+    return problems
+
+
+def queues_in(queues_conf: str) -> set[str]:
+    sections = set()
+    for line in queues_conf.splitlines():
+        match = re.match(r"^\s*\[([^\]]+)\]\s*(\([^)]*\))?", line)
+        if match and match.group(1) != "general" and not (match.group(2) or "").startswith("(!"):
+            sections.add(match.group(1))
+    return sections
+
+
+def check_directory(directory: Directory, *, queues_conf: str | None,
+                    fallback_conf: str | None, sounds: Path | None) -> list[str]:
+    problems = []
+    if fallback_conf is not None:
+        for did, code in sorted(directory.by_did.items()):
+            if not re.search(rf"^exten\s*=>\s*{re.escape(did)},", fallback_conf, re.M):
+                problems.append(f"DID {did} ({code}) has no fallback route: run "
+                                "`orikaeshi dialplan render` again")
+    if queues_conf is not None:
+        present = queues_in(queues_conf)
+        wanted: dict[str, str] = {}
+        for client in directory.clients.values():
+            wanted.setdefault(client.queue, f"client {client.code}")
+            if client.skill_queue:
+                wanted.setdefault(client.skill_queue, f"client {client.code} (skill queue)")
+            if client.repeat.enabled:
+                wanted.setdefault(client.repeat.queue, f"client {client.code} (repeat callers)")
+        wanted.setdefault(directory.unknown_did.queue, "unknown DIDs")
+        wanted.setdefault(directory.supervisor_queue, "supervisors")
+        for queue, who in sorted(wanted.items()):
+            if queue not in present:
+                problems.append(f"queue {queue} ({who}) is not in queues.conf")
+    if sounds is not None:
+        for prompt in needed_prompts(directory):
+            candidates = [sounds / f"{prompt.name}{ext}" for ext in AUDIO] + \
+                [sounds / "en" / f"{prompt.name}{ext}" for ext in AUDIO]
+            if not any(c.exists() for c in candidates):
+                problems.append(f"prompt {prompt.name} has no audio file under {sounds} "
+                                f"(it should say: {prompt.text!r})")
+    return problems

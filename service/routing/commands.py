@@ -1,0 +1,107 @@
+"""``orikaeshi route explain``: the decision the route AGI would make, and why."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service.clients.model import Directory
+from service.clients.schema import ClientsFileError, parse_clients
+from service.clients.store import current_directory
+from service.config import Config
+from service.phone import to_e164
+from service.routing.policy import decide, is_open, repeat_applies
+from service.routing.repeat import RepeatHistory
+from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
+
+
+def add_commands(sub: Any) -> None:
+    route = sub.add_parser("route", help="routing decisions")
+    route_sub = route.add_subparsers(dest="route_command", required=True)
+    explain = route_sub.add_parser("explain", help="the decision for a call, and why")
+    explain.add_argument("--did", required=True, help="the dialled number")
+    explain.add_argument("--caller", default="", help="the caller's number ('' = withheld)")
+    explain.add_argument("--at", help="ISO time (default now; without an offset, the "
+                                      "client's local time)")
+    explain.add_argument("--clients", type=Path, help="a clients file instead of the "
+                                                       "database's routing data")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=explain_command)
+
+
+def _when(text: str | None, directory: Directory, did: str) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        client = directory.client_for(did)
+        moment = moment.replace(tzinfo=ZoneInfo(client.timezone if client else "Asia/Tokyo"))
+    return moment
+
+
+async def explain_command(args: argparse.Namespace, config: Config) -> int:
+    history: RepeatHistory | None = None
+    if args.clients:
+        try:
+            directory = parse_clients(args.clients.read_text(encoding="utf-8"),
+                                      str(args.clients))
+        except (OSError, ClientsFileError) as exc:
+            print(f"orikaeshi route explain: {exc}", file=sys.stderr)
+            return 2
+        now = _when(args.at, directory, args.did)
+        history = await _history(config, directory, args.did, args.caller, now)
+    else:
+        url = await database_url(config)
+        await migrate_url(url)
+        pool = await create_pool(url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                loaded = await current_directory(conn)
+        finally:
+            await pool.close()
+        if loaded is None:
+            print("orikaeshi route explain: no clients loaded (orikaeshi clients load FILE, "
+                  "or --clients FILE)", file=sys.stderr)
+            return 2
+        directory = loaded
+        now = _when(args.at, directory, args.did)
+        history = await _history(config, directory, args.did, args.caller, now)
+    decision = decide(directory, args.did, args.caller or None, now, history)
+    if args.json:
+        print(json.dumps({"decision": asdict(decision), "variables": decision.variables(),
+                          "at": now.isoformat()}, default=str, ensure_ascii=False, indent=1))
+        return 0
+    print(f"call to {args.did} from {args.caller or '(withheld)'} at {now.isoformat()}")
+    for reason in decision.reasons:
+        print(f"  - {reason}")
+    print("variables the route AGI sets:")
+    for name, value in decision.variables():
+        print(f"  {name} = {value}")
+    return 0
+
+
+async def _history(config: Config, directory: Directory, did: str, caller: str,
+                   now: datetime) -> RepeatHistory | None:
+    """The repeat history the AGI would see (needs the database)."""
+    client = directory.client_for(did)
+    e164 = to_e164(caller)
+    if client is None or e164 is None or not repeat_applies(client, caller) or \
+            not is_open(client, now)[0]:
+        return None
+    from service.callbacks.repeat_sql import SqlRepeatLookup
+
+    try:
+        url = await database_url(config)
+        pool = await create_pool(url, max_size=1)
+    except TRANSIENT_ERRORS:
+        return None
+    try:
+        return await SqlRepeatLookup(pool)(client.code, e164, now, client.repeat.window_s)
+    finally:
+        await pool.close()
