@@ -109,3 +109,20 @@ async def test_loading_stores_versions_and_notifies(pool) -> None:
     assert rows["KSL"]["greeting_script"].startswith("お電話ありがとうございます")
     assert current is not None and current.version == v2
     assert "WSH" not in current.clients
+
+
+def test_an_open_day_on_a_day_without_hours_must_give_them() -> None:
+    text = """clients:
+  A:
+    name: A
+    dids: [0311110000]
+    hours: {mon-fri: 09:00-18:00}
+    open_days: ["2027-01-02"]
+    queue: q-a
+    voicemail: 1@vm
+"""
+    with pytest.raises(ClientsFileError) as caught:
+        parse_clients(text, "a.yaml")
+    assert caught.value.errors == [
+        "a.yaml:6:17: clients.A.open_days: 2027-01-02 is a sat, which has no regular hours: "
+        "give its hours (e.g. '2027-01-02 09:00-12:00')"]

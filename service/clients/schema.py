@@ -301,6 +301,13 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
             r.error(item, f"{path}.open_days", "an every-year open day needs its hours "
                                                "(e.g. '12-28 09:00-12:00')")
             continue
+        if not rule.hours and rule.year is not None:
+            weekday = date(rule.year, rule.first_month, rule.first_day).weekday()
+            if not any(span.weekday == weekday for span in spans):
+                r.error(item, f"{path}.open_days", f"{rule.text} is a {WEEKDAYS[weekday]}, "
+                        "which has no regular hours: give its hours (e.g. "
+                        f"'{rule.text} 09:00-12:00')")
+                continue
         open_days.append(rule)
     skill = r.mapping(fields.get("skill_queue"), f"{path}.skill_queue", ("queue", "overflow_after"))
     skill_queue = r.pattern(skill.get("queue"), f"{path}.skill_queue.queue", _QUEUE,
