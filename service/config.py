@@ -34,7 +34,7 @@ class PbxConfig:
     ami_username: str = "orikaeshi"
     ami_secret: str = ""
     # A call whose first channel starts in one of these contexts is an inbound (customer) call.
-    inbound_contexts: tuple[str, ...] = ("from-pstn",)
+    inbound_contexts: tuple[str, ...] = ("from-pstn", "orikaeshi-inbound")
     # A channel that runs in one of these contexts is dialling out (call backs, click-to-call).
     outbound_contexts: tuple[str, ...] = ("outbound",)
     # Time zone of the PBX host clock, used to read CDR dates (cdr_csv writes local time).

@@ -236,8 +236,13 @@ class AmiClient:
             await self._supervise()
 
     async def send_action(self, action: Mapping[str, Any], timeout: float | None = None,
-                          as_list: bool | None = None) -> Any:
-        """Send one action and wait for its answer (a Message, or a list for list actions)."""
+                          as_list: bool = False) -> Any:
+        """Send one action and wait for its answer: the response Message, or with
+        ``as_list`` every message up to the list's ``...Complete`` event.
+
+        panoramisk guesses "a list follows" from the response text (it waits for ever after
+        ``QueueAdd``'s "Added interface to queue"); here the caller says so.
+        """
         check_action(action)
         protocol = self.protocol
         if protocol is None or protocol.closed or not self._transport_ok(protocol):

@@ -1,0 +1,176 @@
+"""A real Asterisk for integration tests, in a private directory with loopback ports only.
+
+Found through ``ASTERISK_BIN`` (or ``asterisk`` on PATH); tests using it are skipped when
+there is none.  Nothing here builds Asterisk: it runs the binary it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+NOLOAD = """
+noload => chan_pjsip.so
+noload => res_pjsip.so
+noload => chan_iax2.so
+noload => chan_unistim.so
+noload => chan_websocket.so
+noload => chan_audiosocket.so
+noload => res_audiosocket.so
+noload => pbx_dundi.so
+noload => res_phoneprov.so
+noload => res_http_websocket.so
+noload => res_websocket_client.so
+noload => res_ari.so
+noload => res_prometheus.so
+noload => res_statsd.so
+noload => res_hep.so
+noload => res_hep_rtcp.so
+noload => res_stun_monitor.so
+noload => res_calendar.so
+noload => res_config_pgsql.so
+noload => cdr_pgsql.so
+noload => cel_pgsql.so
+noload => chan_dahdi.so
+noload => chan_console.so
+noload => res_pktccops.so
+noload => res_snmp.so
+noload => res_http_media_cache.so
+noload => chan_rtp.so
+noload => res_rtp_multicast.so
+"""
+
+
+def asterisk_binary() -> str | None:
+    return os.environ.get("ASTERISK_BIN") or shutil.which("asterisk")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _documentation_dir(binary: Path) -> Path | None:
+    """Asterisk refuses to start without its XML documentation in astdatadir."""
+    prefix = binary.resolve().parent.parent
+    for candidate in (prefix / "var/lib/asterisk/documentation",
+                      prefix / "share/asterisk/documentation",
+                      Path("/var/lib/asterisk/documentation"),
+                      Path("/usr/share/asterisk/documentation")):
+        if (candidate / "core-en_US.xml").exists():
+            return candidate
+    return None
+
+
+def _modules_dir(binary: Path) -> Path:
+    prefix = binary.resolve().parent.parent
+    for candidate in (prefix / "lib/asterisk/modules", prefix / "lib64/asterisk/modules",
+                      Path("/usr/lib/asterisk/modules"),
+                      Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"no Asterisk modules directory next to {binary}")
+
+
+class LiveAsterisk:
+    """Start an Asterisk whose dialplan is ours: ``extensions`` is the extensions.conf body."""
+
+    def __init__(self, root: Path, extensions: str, *, queues: str, voicemail: str = "",
+                 extra_files: dict[str, str] | None = None) -> None:
+        binary = asterisk_binary()
+        if binary is None:
+            pytest.skip("no Asterisk: set ASTERISK_BIN to run live-PBX tests")
+        self.binary = Path(binary)
+        self.root = root
+        self.ami_port = free_port()
+        self.etc = root / "etc"
+        self.sounds = root / "data" / "sounds"
+        for sub in ("etc", "lib", "db", "keys", "spool", "run", "log", "data/sounds", "agi"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        docs = _documentation_dir(self.binary)
+        if docs is None:
+            pytest.skip(f"Asterisk at {binary} has no XML documentation installed")
+        (root / "data" / "documentation").symlink_to(docs)
+        files = {
+            "asterisk.conf": f"""[directories]
+astetcdir => {self.etc}
+astmoddir => {_modules_dir(self.binary)}
+astvarlibdir => {root / "lib"}
+astdbdir => {root / "db"}
+astkeydir => {root / "keys"}
+astdatadir => {root / "data"}
+astagidir => {root / "agi"}
+astspooldir => {root / "spool"}
+astrundir => {root / "run"}
+astlogdir => {root / "log"}
+[options]
+nofork = yes
+""",
+            "modules.conf": "[modules]\nautoload = yes\n" + NOLOAD,
+            "logger.conf": "[general]\n[logfiles]\nmessages.log => notice,warning,error\n",
+            "manager.conf": f"""[general]
+enabled = yes
+port = {self.ami_port}
+bindaddr = 127.0.0.1
+timestampevents = yes
+[test]
+secret = test
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = all
+write = all
+""",
+            "http.conf": "[general]\nenabled = no\n",
+            "cdr.conf": "[general]\nenable = no\n",
+            "extensions.conf": extensions,
+            "queues.conf": queues,
+            "voicemail.conf": voicemail or "[general]\nformat = wav\n",
+            "musiconhold.conf": "[default]\nmode = files\ndirectory = moh\n",
+            **(extra_files or {}),
+        }
+        for name, text in files.items():
+            (self.etc / name).write_text(text)
+        (root / "data" / "moh").mkdir(exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.process = subprocess.Popen(
+            [str(self.binary), "-f", "-C", str(self.etc / "asterisk.conf")],
+            stdin=subprocess.DEVNULL, stdout=(self.root / "console.log").open("wb"),
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("Asterisk exited: " +
+                                   (self.root / "console.log").read_text(errors="replace")[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.ami_port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("Asterisk did not open its AMI port")
+
+    def cli(self, command: str) -> str:
+        done = subprocess.run([str(self.binary), "-C", str(self.etc / "asterisk.conf"), "-rx",
+                               command], capture_output=True, text=True, timeout=20,
+                              check=False)
+        return done.stdout
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.cli("core stop now")
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)

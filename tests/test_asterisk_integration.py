@@ -1,0 +1,205 @@
+"""A real Asterisk running dialplan/ with the real route AGI and the real ledger.
+
+Run when ``ASTERISK_BIN`` (or ``asterisk`` on PATH) gives a binary; skipped otherwise.  Calls
+are Local channels into [orikaeshi-inbound]; operators are simulated members that answer.
+Checked: each call reaches its client's queue with the client's whisper, the ledger records
+it, and with the service's AGI stopped every call is still queued by the static fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agi.context import AgiContext
+from agi.route import route
+from agi.server import AgiServer
+from service.ami.adapter import AmiClient
+from service.ami.parser import AmiMessage
+from service.clients.schema import parse_clients
+from service.config import PbxConfig
+from service.dialplan.check import check_directory, check_variables
+from service.dialplan.render import render_fallback
+from service.ledger.pipeline import build_pipeline
+from service.routing.cache import RoutingCache
+from tests.live_asterisk import REPO, LiveAsterisk, asterisk_binary, free_port
+from tests.replaying import config_for
+
+pytestmark = [pytest.mark.asterisk,
+              pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
+
+CLIENTS = """
+defaults: {queue_timeout: 20s}
+unknown_did: {queue: q-ksl, whisper: orikaeshi/whisper-unknown, voicemail: 1009@lab}
+clients:
+  KSL:
+    name: Kasumi Law Office
+    dids: [0312345678]
+    hours: {daily: 00:00-24:00}
+    national_holidays: none
+    queue: q-ksl
+    whisper: custom/whisper-ksl
+    voicemail: 1001@lab
+  MDC:
+    name: Midori Clinic
+    dids: [0663330001]
+    hours: {daily: 00:00-24:00}
+    national_holidays: none
+    queue: q-mdc
+    whisper: custom/whisper-mdc
+    voicemail: 1002@lab
+"""
+
+
+def extensions(agi_port: int) -> str:
+    return f"""[general]
+static = yes
+writeprotect = yes
+
+[globals]
+ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
+ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-outside/n
+
+#include {REPO / "dialplan" / "orikaeshi.conf"}
+#include orikaeshi-fallback.conf
+
+; simulated operators: answer after a second, talk for three
+[test-operators]
+exten => _X.,1,Ringing()
+ same => n,Wait(1)
+ same => n,Answer()
+ same => n,Wait(3)
+ same => n,Hangup()
+
+[test-outside]
+exten => _X.,1,Busy(5)
+"""
+
+
+@contextlib.asynccontextmanager
+async def running(coro: object) -> AsyncIterator[None]:
+    task = asyncio.create_task(coro)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is_down(
+        pool, tmp_path: Path) -> None:
+    directory = parse_clients(CLIENTS, "live.yaml")
+    agi_port = free_port()
+    queues = (REPO / "dialplan" / "queues.conf.sample").read_text()
+    fallback = render_fallback(directory)
+    pbx = LiveAsterisk(tmp_path / "asterisk", extensions(agi_port), queues=queues,
+                       voicemail="[general]\nformat = wav\n[lab]\n1001 => 1\n1002 => 2\n"
+                                 "1009 => 9\n",
+                       extra_files={"orikaeshi-fallback.conf": fallback})
+    # What `orikaeshi dialplan check` verifies, on the files this PBX runs.
+    assert check_variables((REPO / "dialplan" / "orikaeshi.conf").read_text()) == []
+    assert check_directory(directory, queues_conf=queues, fallback_conf=fallback,
+                           sounds=None) == []
+    pbx.start()
+    events: list[AmiMessage] = []
+    cache = RoutingCache()
+    cache.directory = directory
+    agi = AgiServer(state=AgiContext(cache))
+    agi.add_route("route", route)
+    await agi.start("127.0.0.1", agi_port)
+    config = dataclasses.replace(config_for(tmp_path))
+    pipeline = build_pipeline(config, PbxConfig(pbx_id="live", ami_port=pbx.ami_port,
+                                                ami_username="test", ami_secret="test"), pool,
+                              taps=[lambda _pbx, batch: events.extend(batch)])
+    booted = asyncio.Event()
+
+    def watch_boot(batch: list[AmiMessage]) -> None:
+        # AMI answers before the dialplan is loaded: calls wait for FullyBooted.
+        if any(event.get("Event") == "FullyBooted" for event in batch):
+            booted.set()
+
+    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch_boot)
+    try:
+        async with running(pipeline.run()), running(control.run()):
+            await asyncio.wait_for(pipeline.client.logged_in.wait(), 20)
+            await asyncio.wait_for(control.logged_in.wait(), 20)
+            await asyncio.wait_for(booted.wait(), 30)
+            for queue, member in (("q-ksl", "201"), ("q-mdc", "211")):
+                await control.send_action({
+                    "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
+                    "Interface": f"Local/{member}@test-operators/n"})
+
+            async def call(did: str, number: str) -> None:
+                answer = await control.send_action({
+                    "Action": "Originate", "Channel": f"Local/{did}@orikaeshi-inbound/n",
+                    "Application": "Wait", "Data": "8",
+                    "CallerID": f'"Caller {number}" <{number}>', "Async": "true",
+                    "Timeout": "10000"})
+                first = answer[0] if isinstance(answer, list) else answer
+                assert first.response == "Success", answer
+
+            async def joined(number: str) -> AmiMessage:
+                for _ in range(200):
+                    for event in events:
+                        if event.get("Event") == "QueueCallerJoin" and \
+                                event.get("CallerIDNum") == number:
+                            return event
+                    await asyncio.sleep(0.1)
+                raise AssertionError(f"{number} never joined a queue")
+
+            def queue_app(number: str) -> str:
+                for event in events:
+                    if (event.get("Event") == "Newexten" and event.get("Application") == "Queue"
+                            and event.get("CallerIDNum") == number):
+                        return event.get("AppData", "")
+                return ""
+
+            # With the service up: the route AGI decides.
+            await call("0312345678", "09011112222")
+            await call("0663330001", "08022223333")
+            ksl, mdc = await joined("09011112222"), await joined("08022223333")
+            assert (ksl["Queue"], ksl["AccountCode"]) == ("q-ksl", "KSL")
+            assert (mdc["Queue"], mdc["AccountCode"]) == ("q-mdc", "MDC")
+            assert ",custom/whisper-ksl,20," in queue_app("09011112222")
+            assert ",custom/whisper-mdc,20," in queue_app("08022223333")
+            assert agi.served >= 2
+
+            # The service's FastAGI is down: every call still reaches its queue.
+            await agi.close()
+            await call("0312345678", "09055556666")
+            await call("0399999999", "09077778888")
+            down_ksl, down_unknown = await joined("09055556666"), await joined("09077778888")
+            assert down_ksl["Queue"] == "q-ksl" and down_ksl["AccountCode"] == "KSL"
+            assert down_unknown["Queue"] == "q-ksl"
+
+            # And the ledger saw all four, to the end.
+            for _ in range(300):
+                async with pool.acquire() as conn:
+                    rows = {r["caller_number"]: r for r in await conn.fetch(
+                        "SELECT caller_number, client, outcome, fallback_routed, route_flags, "
+                        "answered_by FROM calls WHERE ended_at IS NOT NULL")}
+                if len(rows) == 4:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await agi.close()
+        pbx.stop()
+        # Kept beside the PBX's logs for whoever reads a failure.
+        with (tmp_path / "ami-events.jsonl").open("w") as dump:
+            for event in events:
+                dump.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
+    assert set(rows) == {"09011112222", "08022223333", "09055556666", "09077778888"}, rows
+    assert rows["09011112222"]["client"] == "KSL" and not rows["09011112222"]["fallback_routed"]
+    assert rows["08022223333"]["client"] == "MDC"
+    assert rows["09055556666"]["fallback_routed"] and rows["09055556666"]["client"] == "KSL"
+    assert rows["09077778888"]["fallback_routed"]
+    assert rows["09077778888"]["route_flags"] == "unknown_did"
+    answered = [r for r in rows.values() if r["outcome"] == "answered"]
+    assert answered, rows
+    assert {r["answered_by"] for r in answered} <= {"201", "211"}
