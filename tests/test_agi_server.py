@@ -11,6 +11,7 @@ import pytest
 from agi.protocol import AgiReply
 from agi.server import AgiHangup, AgiRequest, AgiServer
 from tests.agi_peer import agi_session, route_headers
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -138,8 +139,7 @@ async def test_session_cap_refuses_at_once(server: AgiServer) -> None:
     server.add_route("route", hold)
     held = [asyncio.create_task(agi_session(server.port, route_headers("0312345678", "1")))
             for _ in range(3)]
-    while len(server.sessions) < 3:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(server.sessions) >= 3)
     started = time.monotonic()
     assert await agi_session(server.port, route_headers("0312345678", "1")) == []
     assert time.monotonic() - started < 0.5 and server.refused == 1
@@ -159,8 +159,7 @@ async def test_graceful_close_lets_sessions_in_flight_finish() -> None:
 
     server.add_route("route", slow)
     session = asyncio.create_task(agi_session(port, route_headers("0312345678", "1")))
-    while not server.sessions:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.sessions)
     await server.close(grace=2)
     assert await session == ['SET VARIABLE DONE "1"'] and finished == [True]
     with pytest.raises(OSError):
