@@ -97,6 +97,10 @@ def is_multiline_start(line: str) -> bool:
     return len(line) >= 4 and line[:3].isdigit() and line[3] == "-"
 
 
+# Control characters become spaces; backslash and double quote are escaped.
+_QUOTE = {code: " " for code in (*range(32), 127)} | {ord("\\"): "\\\\", ord('"'): '\\"'}
+
+
 def quote(value: object) -> str:
     """One AGI argument, safe whatever it holds.
 
@@ -107,6 +111,22 @@ def quote(value: object) -> str:
     >>> quote('田中 "太郎"\\r\\nEXEC Dial')
     '"田中 \\\\"太郎\\\\"  EXEC Dial"'
     """
-    text = str(value)
-    cleaned = "".join(" " if (ord(ch) < 32 or ord(ch) == 127) else ch for ch in text)
-    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + str(value).translate(_QUOTE) + '"'
+
+
+# In MSet's argument, separators and quotes inside a value are escaped with a backslash
+# (Asterisk's app-argument parsing); control characters become spaces.
+_MSET = {code: " " for code in (*range(32), 127)} | {
+    ord(ch): "\\" + ch for ch in ("\\", ",", "|", '"')}
+
+
+def mset_data(pairs: list[tuple[str, str]]) -> str:
+    """The argument of ``EXEC MSet``: every ``name=value`` in one application call.
+
+    >>> print(mset_data([("ROUTE_QUEUE", "q-ksl"), ("ROUTE_FLAGS", "unknown_did,withheld")]))
+    ROUTE_QUEUE=q-ksl,ROUTE_FLAGS=unknown_did\\,withheld
+    """
+    for name, _ in pairs:
+        if not name or any(ch in name for ch in ",=| \"\\") or not name.isprintable():
+            raise ValueError(f"not a variable name: {name!r}")
+    return ",".join(f"{name}={value.translate(_MSET)}" for name, value in pairs)

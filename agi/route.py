@@ -4,6 +4,11 @@ Called by the dialplan as ``AGI(agi://host:port/route,${EXTEN})`` on the caller'
 Reads the DID and the caller ID, asks the routing policy, and answers with the channel
 variables of agi/variables.py.  With no routing data loaded it sets nothing, and the dialplan's
 static fallback queues the call.
+
+The variables are set in one round trip, ``EXEC MSet "A=1,B=2,..."`` (Asterisk's MSet sets
+each as Set would, with a VarSet event each), instead of one ``SET VARIABLE`` per variable:
+a dozen fewer round trips per call for Asterisk and for us.  If MSet is refused, each
+variable is set on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import structlog
 
 from agi.context import AgiContext
+from agi.protocol import mset_data, quote
 from agi.server import AgiRequest
 from service.logs import get_logger
 from service.phone import to_e164
@@ -52,9 +58,14 @@ async def route(request: AgiRequest) -> None:
             log.warning("route_repeat_check_unavailable", error=type(exc).__name__)
     decision = decide(directory, did, caller, now, history, flags=flags)
     structlog.contextvars.bind_contextvars(client=decision.client)
-    for name, value in decision.variables():
-        reply = await request.set_variable(name, value)
-        if not reply.ok:
-            log.warning("route_variable_refused", variable=name, reply=reply.text)
-    log.info("routed", action=decision.action, queue=decision.queue,
-             escalated=decision.escalated, flags=",".join(decision.flags))
+    pairs = decision.variables()
+    reply = await request.send_command(f"EXEC MSet {quote(mset_data(pairs))}")
+    if reply.code != 200 or reply.result != "0":
+        log.warning("route_mset_refused", reply=reply.text)
+        for name, value in pairs:
+            single = await request.set_variable(name, value)
+            if not single.ok:
+                log.warning("route_variable_refused", variable=name, reply=single.text)
+    # Every decision is in the ledger (VarSet events); the log line is for debugging.
+    log.debug("routed", action=decision.action, queue=decision.queue,
+              escalated=decision.escalated, flags=",".join(decision.flags))

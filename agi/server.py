@@ -10,6 +10,9 @@ panoramisk 1.4's traps, fixed here once for every route:
 * ``send_command`` waits for a reply without a timeout and mis-reads multi-line ``520``
   replies and ``HANGUP`` lines -> every command has a timeout, ``520`` is read to its end,
   ``HANGUP`` is recorded and the real reply read after it;
+* timeouts are kept by one watchdog for all sessions (a deadline per session, checked a few
+  times a second) rather than a timer per command: thousands of commands a second cost no
+  timer churn, and a session past its deadline is aborted all the same;
 * no limit on concurrent sessions, no graceful shutdown -> both, here.
 
 Routes receive an :class:`AgiRequest` and should only read headers, call a pure policy and
@@ -20,7 +23,6 @@ fallback takes the call (see dialplan/orikaeshi.conf): a call is never left hang
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -56,9 +58,11 @@ class AgiRequest(Request):
     """One FastAGI session: its headers and the commands a route sends."""
 
     def __init__(self, app: AgiServer, headers: dict[str, str],
-                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 watch: _Watch) -> None:
         super().__init__(app, headers, reader, writer, encoding="utf-8")
         self.command_timeout = app.command_timeout
+        self.watch = watch
         self.hung_up = False
         self.commands = 0
 
@@ -73,20 +77,22 @@ class AgiRequest(Request):
             raise ValueError("an AGI command is one line; quote arguments with agi.quote")
         self.writer.write(command.encode("utf-8") + b"\n")
         self.commands += 1
-        async with asyncio.timeout(self.command_timeout):
+        self.watch.expect_within(self.command_timeout, command)
+        line = await self._line()
+        while line == "HANGUP":
+            self.hung_up = True
             line = await self._line()
-            while line == "HANGUP":
-                self.hung_up = True
-                line = await self._line()
-            if is_multiline_start(line):
-                usage = [line]
-                while True:
-                    more = await self._line()
-                    usage.append(more)
-                    if more[:4] == line[:3] + " ":
-                        break
-                reply = parse_reply(line)
-                return AgiReply(reply.code, text="\n".join(usage))
+        if is_multiline_start(line):
+            usage = [line]
+            while True:
+                more = await self._line()
+                usage.append(more)
+                if more[:4] == line[:3] + " ":
+                    break
+            self.watch.idle()
+            reply = parse_reply(line)
+            return AgiReply(reply.code, text="\n".join(usage))
+        self.watch.idle()
         try:
             reply = parse_reply(line)
         except AgiProtocolError as exc:
@@ -102,11 +108,40 @@ class AgiRequest(Request):
     async def _line(self) -> str:
         try:
             raw = await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if self.watch.expired:
+                raise TimeoutError(self.watch.expired) from exc
             raise AgiHangup("Asterisk closed the session") from exc
         except asyncio.LimitOverrunError as exc:
             raise AgiError("reply line too long") from exc
         return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+class _Watch:
+    """One session's deadlines, kept by the server's watchdog."""
+
+    __slots__ = ("deadline", "expired", "session_deadline", "waiting_for", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter, session_timeout: float) -> None:
+        now = time.monotonic()
+        self.writer = writer
+        self.session_deadline = now + session_timeout
+        self.deadline = float("inf")
+        self.waiting_for = ""
+        self.expired: str | None = None
+
+    def expect_within(self, seconds: float, what: str) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.waiting_for = what
+
+    def idle(self) -> None:
+        self.deadline = float("inf")
+
+    def check(self, now: float) -> None:
+        if self.expired is None and (now > self.deadline or now > self.session_deadline):
+            self.expired = (f"no answer to {self.waiting_for[:60]!r} in time"
+                            if now > self.deadline else "session took too long")
+            self.writer.transport.abort()
 
 
 class AgiServer(Application):
@@ -123,6 +158,8 @@ class AgiServer(Application):
         self.max_sessions = max_sessions
         self.max_header_bytes = max_header_bytes
         self.sessions: set[asyncio.Task[Any]] = set()
+        self._watches: set[_Watch] = set()
+        self._watchdog: asyncio.Task[None] | None = None
         self.refused = 0
         self.failed = 0
         self.served = 0
@@ -148,6 +185,7 @@ class AgiServer(Application):
     async def start(self, host: str, port: int) -> int:
         self._server = await asyncio.start_server(
             self.handler, host, port, limit=self.max_header_bytes, reuse_address=True)
+        self._watchdog = asyncio.create_task(self._watch_deadlines(), name="agi-watchdog")
         bound: int = self._server.sockets[0].getsockname()[1]
         log.info("agi_listening", host=host, port=bound)
         return bound
@@ -162,8 +200,20 @@ class AgiServer(Application):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         if self._server is not None:
             await self._server.wait_closed()
+
+    async def _watch_deadlines(self) -> None:
+        tick = max(0.02, min(self.header_timeout, self.command_timeout) / 5)
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for watch in list(self._watches):
+                watch.check(now)
 
     async def handler(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
@@ -177,37 +227,37 @@ class AgiServer(Application):
             writer.close()
             return
         self.sessions.add(task)
+        watch = _Watch(writer, self.session_timeout)
+        self._watches.add(watch)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.session_timeout):
-                await self._session(reader, writer)
+            await self._session(reader, writer, watch)
         except (AgiError, TimeoutError, ConnectionError) as exc:
             log.info("agi_session_ended", reason=type(exc).__name__, detail=str(exc)[:200])
         except Exception:
             self.failed += 1
             log.exception("agi_route_failed")
         finally:
+            self._watches.discard(watch)
             self.sessions.discard(task)
             self.served += 1
+            # The transport flushes and closes on its own; nothing to wait for.
             writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                async with asyncio.timeout(1):
-                    await writer.wait_closed()
-            structlog.contextvars.clear_contextvars()
             log.debug("agi_session_closed", ms=round((time.perf_counter() - started) * 1000, 2))
 
-    async def _session(self, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       watch: _Watch) -> None:
+        watch.expect_within(self.header_timeout, "the agi_* headers")
         try:
-            async with asyncio.timeout(self.header_timeout):
-                block = await reader.readuntil(b"\n\n")
-        except asyncio.IncompleteReadError as exc:
-            raise AgiError(f"closed before the headers ended ({len(exc.partial)} bytes)") \
-                from None
+            block = await reader.readuntil(b"\n\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if watch.expired:
+                raise AgiError(f"no complete headers within {self.header_timeout}s") from None
+            partial = len(getattr(exc, "partial", b""))
+            raise AgiError(f"closed before the headers ended ({partial} bytes)") from None
         except asyncio.LimitOverrunError:
             raise AgiError(f"headers larger than {self.max_header_bytes} bytes") from None
-        except TimeoutError:
-            raise AgiError(f"no complete headers within {self.header_timeout}s") from None
+        watch.idle()
         headers = parse_headers(block[:-2])
         script = headers.get("agi_network_script", "")
         structlog.contextvars.bind_contextvars(agi_script=script,
@@ -216,4 +266,4 @@ class AgiServer(Application):
         if route is None:
             log.warning("agi_no_route", script=script)
             return
-        await route(AgiRequest(self, headers, reader, writer))
+        await route(AgiRequest(self, headers, reader, writer, watch))

@@ -21,17 +21,22 @@ from aiohttp import web
 from agi.context import AgiContext
 from agi.route import route
 from agi.server import AgiServer
+from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
+from service.callbacks.repeat_sql import SqlRepeatLookup
+from service.clients.model import Directory
 from service.config import Config
+from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
 from service.routing.cache import RoutingCache
-from service.routing.repeat import NoHistory, RepeatLookup
+from service.routing.repeat import RepeatLookup
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 
 log = get_logger(__name__)
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+DB_URL = web.AppKey("db_url", str)
 PIPELINES = web.AppKey("pipelines", dict[str, LedgerPipeline])
 STARTED = web.AppKey("started", float)
 ROUTING = web.AppKey("routing", RoutingCache)
@@ -58,6 +63,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     url = await database_url(config)
     await migrate_url(url)
+    app[DB_URL] = url
     app[POOL] = await create_pool(url, max_size=20)
     yield
     await app[POOL].close()
@@ -66,7 +72,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     """One AMI consumer per configured PBX, each under its advisory lock."""
     config, pool = app[CONFIG], app[POOL]
-    app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool) for pbx in config.pbxs}
+    notifier = CallNotifier(pool)
+    app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool, on_written=notifier)
+                      for pbx in config.pbxs}
     tasks = []
     for pbx_id, pipeline in app[PIPELINES].items():
         runner = run_locked(pipeline, pool) if config.ami_lock else pipeline.run()
@@ -91,10 +99,23 @@ async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+def max_repeat_window(directory: Directory | None) -> float:
+    windows = [c.repeat.window_s for c in (directory.clients.values() if directory else ())
+               if c.repeat.enabled]
+    return max(windows, default=72 * 3600.0)
+
+
 async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     """The FastAGI server with its routes (one module per agi_network_script)."""
     config = app[CONFIG]
-    context = AgiContext(app[ROUTING], app.get(REPEAT_LOOKUP) or NoHistory())
+    # The repeat lookup has connections of its own, so a busy ledger never delays a call;
+    # and it only asks PostgreSQL about callers who called recently at all.
+    lookup_pool = await create_pool(app[DB_URL], min_size=2, max_size=16, read_only_fast=True)
+    routing = app[ROUTING]
+    recent = RecentCallers(lambda: max_repeat_window(routing.directory))
+    recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
+    lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
+    context = AgiContext(routing, lookup)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions)
@@ -103,6 +124,9 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AGI] = server
     yield
     await server.close()
+    recent_task.cancel()
+    await asyncio.gather(recent_task, return_exceptions=True)
+    await lookup_pool.close()
 
 
 async def health(request: web.Request) -> web.Response:

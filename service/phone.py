@@ -10,6 +10,9 @@ import phonenumbers
 DEFAULT_REGION = "JP"
 
 # What Asterisk and carriers put in the caller number when there is no usable number.
+# A Japanese domestic number, as carriers present it: 0 then 9 or 10 digits.
+_JP_DOMESTIC = re.compile(r"^0[1-9]\d{8,9}$")
+
 _WITHHELD = {"", "<unknown>", "unknown", "anonymous", "private", "restricted", "unavailable",
              "withheld", "p", "o", "s", "0"}
 
@@ -36,6 +39,9 @@ def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
         return None
     assert raw is not None
     text = raw.strip()
+    if region == "JP" and _JP_DOMESTIC.match(text):
+        # The common case, without phonenumbers' full parse (~100 us): same result.
+        return "+81" + text[1:]
     # International access prefix from Japan written without '+'.
     if text.startswith("010") and len(re.sub(r"\D", "", text)) > 11:
         text = "+" + text[3:]

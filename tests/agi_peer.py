@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 
 
 def default_reply(command: str) -> str:
-    return "200 result=1"
+    """What Asterisk answers: EXEC gives the application's result (0 when it ran), SET
+    VARIABLE gives 1."""
+    return "200 result=0" if command.startswith("EXEC ") else "200 result=1"
 
 
 async def agi_session(port: int, headers: Sequence[tuple[str, str]],

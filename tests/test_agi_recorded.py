@@ -32,16 +32,24 @@ SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "clients.sample.yaml"
 REFERENCE_RULE = SAMPLE.read_text().replace(
     "    earlier_calls: 2             # back reach this many inside the window\n"
     "    window: 72h", "    earlier_calls: 1\n    window: 30m")
-WELL_FORMED = re.compile(r'^SET VARIABLE [A-Za-z_]+(\([a-z]+\))? "([^"\\]|\\.)*"$')
+WELL_FORMED = re.compile(r'^(SET VARIABLE [A-Za-z_]+(\([a-z]+\))?|EXEC MSet) "([^"\\]|\\.)*"$')
 SCENARIOS = sorted(p.parent.name for p in TRACES.glob("*/agi.jsonl") if p.stat().st_size)
 
 
 def variables(commands: list[str]) -> dict[str, str]:
+    """What the commands set, read as Asterisk does (SET VARIABLE, or EXEC MSet pairs)."""
     out = {}
     for command in commands:
         match = re.match(r'^SET VARIABLE (\S+) "(.*)"$', command)
+        if match:
+            out[match.group(1)] = match.group(2)
+            continue
+        match = re.match(r'^EXEC MSet "(.*)"$', command)
         assert match, command
-        out[match.group(1)] = match.group(2)
+        data = re.sub(r'\\(.)', r'\1', match.group(1))  # AGI's quoting
+        for pair in re.split(r'(?<!\\),', data):       # MSet's separators
+            name, _, value = pair.partition("=")
+            out[name] = re.sub(r'\\(.)', r'\1', value)
     return out
 
 
@@ -71,12 +79,14 @@ async def test_recorded_sessions_get_the_recorded_decisions(scenario: str, pool,
             got = variables(ours)
             where = f"{scenario} session {session['session']}"
             assert all(WELL_FORMED.match(c) for c in ours), (where, ours)
+            assert len(ours) == 1 and ours[0].startswith("EXEC MSet "), (where, ours)
             for name in ("CHANNEL(accountcode)", "ROUTE_CLIENT", "ROUTE_ACTION"):
                 assert got[name] == recorded[name], (where, name)
             assert got.get("ESCALATED", "0") == recorded["ESCALATED"], where
             if recorded["ROUTE_ACTION"] == "queue":
-                for name in ("ROUTE_QUEUE", "QUEUE_PRIO", "QUEUE_WAIT", "GREETING"):
+                for name in ("ROUTE_QUEUE", "QUEUE_WAIT", "GREETING"):
                     assert got[name] == recorded[name], (where, name)
+                assert got.get("QUEUE_PRIO", "0") == recorded["QUEUE_PRIO"], where
                 if recorded["ESCALATED"] == "0":
                     assert got["WHISPER"] == recorded["WHISPER"], where
                 else:

@@ -55,13 +55,16 @@ class Decision:
         values: dict[str, object] = {
             v.ACCOUNTCODE: self.client or "", v.CLIENT: self.client or "",
             v.ACTION: self.action, v.QUEUE: self.queue or "",
-            v.PRIORITY: self.priority if self.action == "queue" else "",
+            # 0 is app_queue's own default priority: not sent.
+            v.PRIORITY: self.priority if self.action == "queue" and self.priority else "",
             v.QUEUE_TIMEOUT: self.queue_timeout_s or "",
             v.OVERFLOW_QUEUE: self.overflow_queue or "",
             v.OVERFLOW_TIMEOUT: self.overflow_timeout_s or "",
             v.WHISPER: self.whisper, v.GREETING: self.greeting,
             v.CLOSED_PROMPT: self.closed_prompt, v.VM_BOX: self.voicemail_box,
-            v.FORWARD_TO: self.forward_to or "", v.AFTER_TIMEOUT: self.after_timeout,
+            # The dialplan leaves for voicemail unless told "hangup".
+            v.FORWARD_TO: self.forward_to or "",
+            v.AFTER_TIMEOUT: "" if self.after_timeout == "voicemail" else self.after_timeout,
             v.ESCALATED: "1" if self.escalated else "",
             v.ESCALATION_REASON: self.escalation_reason or "",
             v.REPEAT_COUNT: self.repeat_count or "",
