@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,3 +21,5 @@ class AgiContext:
     # The repeat lookup may not hold a call up: past this, route normally and flag it.
     repeat_timeout_s: float = 0.15
     clock: Callable[[], datetime] = utc_now
+    # Records an escalation requested by feature code: (operator, reason, caller channel).
+    record_escalation: Callable[[str, str, str], Awaitable[None]] | None = None

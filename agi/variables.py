@@ -32,6 +32,7 @@ ROUTE_TZ = "__ROUTE_TZ"               # the client's time zone, to say that time
 # --- set by the dialplan --------------------------------------------------------------------
 ROUTE_SOURCE = "ROUTE_SOURCE"         # "fallback" when the AGI failed and the static map routed
 DID = "__DID"                         # dialled number, inherited by every channel of the call
+ESCALATION_KEY = "ESCALATION_KEY"     # digit the operator pressed after the feature code
 
 ACTIONS = ("queue", "closed", "forward", "reject")
 FALLBACK = "fallback"

@@ -19,15 +19,19 @@ import structlog
 from aiohttp import web
 
 from agi.context import AgiContext
+from agi.escalate import escalate
 from agi.route import route
 from agi.server import AgiServer
+from service.callbacks.escalation import record
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup
+from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
 from service.config import Config
 from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
+from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
@@ -115,11 +119,20 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     recent = RecentCallers(lambda: max_repeat_window(routing.directory))
     recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
     lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
-    context = AgiContext(routing, lookup)
+    pbx_id = config.pbxs[0].pbx_id
+
+    async def record_escalation(operator: str, reason: str, caller_channel: str) -> None:
+        async with app[POOL].acquire(timeout=5) as conn:
+            await record(conn, pbx_id=pbx_id, linkedid=None, client=None,
+                         channel=caller_channel, reason=reason, requested_by=operator,
+                         via="feature_code", moved=True, detail="feature code")
+
+    context = AgiContext(routing, lookup, record_escalation=record_escalation)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions)
     server.add_route("route", route)
+    server.add_route("escalate", escalate)
     await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     yield
@@ -127,6 +140,20 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     recent_task.cancel()
     await asyncio.gather(recent_task, return_exceptions=True)
     await lookup_pool.close()
+
+
+async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Call-back obligations from the ledger, and delivery of messages to clients."""
+    config = app[CONFIG]
+    smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
+                        sender=config.smtp_sender, username=config.smtp_username or None,
+                        password=config.smtp_password or None, starttls=config.smtp_starttls)
+    tasks = [asyncio.create_task(CallbackWorker(app[POOL]).run(), name="callback-worker"),
+             asyncio.create_task(DeliveryWorker(app[POOL], smtp).run(), name="deliveries")]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -164,7 +191,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 # Contexts contributed by each area, in start order (areas append theirs here).
-CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx, routing_ctx, agi_ctx]
+CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx, routing_ctx, agi_ctx,
+                                           workers_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None

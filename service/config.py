@@ -39,6 +39,14 @@ class PbxConfig:
     outbound_contexts: tuple[str, ...] = ("outbound",)
     # Time zone of the PBX host clock, used to read CDR dates (cdr_csv writes local time).
     clock_tz: str = "UTC"
+    # How to ring an operator's or supervisor's own phone ({ext} is the extension), for
+    # click-to-call and for listen/whisper/barge: PJSIP/{ext}, or Local/{ext}@opphone/n.
+    phone_channel: str = "PJSIP/{ext}"
+    # Where an originated call back dials the callee (${EXTEN} = the number).
+    callback_context: str = "outbound"
+    # Where an escalated caller is sent (the extension is the reason), see
+    # dialplan/escalation.conf.
+    escalation_context: str = "orikaeshi-escalate"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,12 @@ class Config:
     agi_max_sessions: int = 500
     agi_header_timeout_s: float = 5.0
     agi_command_timeout_s: float = 5.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "orikaeshi@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     clients_file: Path | None = None

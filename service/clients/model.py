@@ -89,6 +89,9 @@ class Client:
     repeat: RepeatRule = field(default_factory=RepeatRule)
     greeting_script: str = ""
     notes: str = ""
+    report_webhook: str | None = None       # 受電報告 by HTTP POST (HMAC-signed)
+    report_webhook_secret: str | None = None
+    report_emails: tuple[str, ...] = ()     # and/or by e-mail
 
 
 @dataclass(frozen=True)

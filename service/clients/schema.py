@@ -61,6 +61,8 @@ _QUEUE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 _MAILBOX = re.compile(r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$")
 _DAY = re.compile(r"^(?:(\d{4})-)?(\d{2})-(\d{2})$")
+_URL = re.compile(r"^https?://[^\s]+$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
 class ClientsFileError(ValueError):
@@ -249,7 +251,7 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "open_days", "greeting", "whisper", "queue", "queue_timeout", "priority",
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
-                "greeting_script", "notes")
+                "greeting_script", "notes", "reports")
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout")
 
@@ -328,6 +330,19 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
     if (closed_action == "voicemail" or after_timeout == "voicemail") and not voicemail:
         r.error(code_node, path, "voicemail (a mailbox) is required when closed or after_timeout "
                             "leads to voicemail")
+    reports = r.mapping(fields.get("reports"), f"{path}.reports",
+                        ("webhook", "webhook_secret", "email"))
+    webhook = r.pattern(reports.get("webhook"), f"{path}.reports.webhook", _URL,
+                        "an http(s) URL")
+    webhook_secret = r.scalar(reports.get("webhook_secret"), f"{path}.reports.webhook_secret")
+    if webhook and not webhook_secret:
+        r.error(fields.get("reports"), f"{path}.reports",
+                "a webhook needs webhook_secret (deliveries are HMAC-signed)")
+    emails = []
+    for item in r.sequence(reports.get("email"), f"{path}.reports.email"):
+        email = r.pattern(item, f"{path}.reports.email", _EMAIL, "an e-mail address")
+        if email:
+            emails.append(email)
     plan = r.integer(fields.get("plan_calls"), f"{path}.plan_calls", 0, 10_000_000)
     priority = r.integer(fields.get("priority"), f"{path}.priority", 0, 100)
     if len(r.errors) > before:
@@ -346,7 +361,9 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
                                 "a prompt name") or "",
         forward_to=forward_to, voicemail=voicemail, plan_calls=plan,
         greeting_script=r.scalar(fields.get("greeting_script"), f"{path}.greeting_script") or "",
-        notes=r.scalar(fields.get("notes"), f"{path}.notes") or "")
+        notes=r.scalar(fields.get("notes"), f"{path}.notes") or "",
+        report_webhook=webhook, report_webhook_secret=webhook_secret,
+        report_emails=tuple(emails))
 
 
 def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path: str) -> Client:

@@ -28,9 +28,10 @@ async def load_document(conn: asyncpg.Connection, text: str, source: str,
                 """INSERT INTO clients (code, name, active, dids, timezone, queue,
                        greeting_script, notes, plan_calls, callback_deadline_s,
                        calling_hours_start, calling_hours_end, repeat_earlier_calls,
-                       repeat_window_s, repeat_enabled, short_abandon_s, version, updated_at)
+                       repeat_window_s, repeat_enabled, short_abandon_s, version,
+                       report_webhook, report_webhook_secret, report_emails, updated_at)
                    VALUES ($1, $2, true, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                           $15, $16, now())
+                           $15, $16, $17, $18, $19, now())
                    ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, active = true,
                        dids = EXCLUDED.dids, timezone = EXCLUDED.timezone,
                        queue = EXCLUDED.queue, greeting_script = EXCLUDED.greeting_script,
@@ -42,12 +43,16 @@ async def load_document(conn: asyncpg.Connection, text: str, source: str,
                        repeat_window_s = EXCLUDED.repeat_window_s,
                        repeat_enabled = EXCLUDED.repeat_enabled,
                        short_abandon_s = EXCLUDED.short_abandon_s,
+                       report_webhook = EXCLUDED.report_webhook,
+                       report_webhook_secret = EXCLUDED.report_webhook_secret,
+                       report_emails = EXCLUDED.report_emails,
                        version = EXCLUDED.version, updated_at = now()""",
                 client.code, client.name, list(client.dids), client.timezone, client.queue,
                 client.greeting_script, client.notes, client.plan_calls,
                 client.callback_deadline_s, client.calling_hours[0], client.calling_hours[1],
                 client.repeat.earlier_calls, client.repeat.window_s, client.repeat.enabled,
-                client.short_abandon_s, version)
+                client.short_abandon_s, version, client.report_webhook,
+                client.report_webhook_secret, list(client.report_emails))
         # A client removed from the file keeps its row (its calls still name it), inactive.
         await conn.execute("UPDATE clients SET active = false, updated_at = now() "
                            "WHERE version <> $1 AND active", version)

@@ -18,7 +18,8 @@ from service.dialplan.prompts import needed_prompts
 # and the globals the admin sets.
 ASTERISK_NAMES = frozenset({
     "EXTEN", "CALLERID", "CHANNEL", "AGISTATUS", "QUEUESTATUS", "VMSTATUS", "DIALSTATUS",
-    "EVAL", "CONTEXT", "UNIQUEID", "ORIKAESHI_AGI", "ORIKAESHI_FORWARD",
+    "EVAL", "CONTEXT", "UNIQUEID", "BRIDGEPEER", "GOSUB_RETVAL", "DYNAMIC_FEATURES", "IF",
+    "ORIKAESHI_AGI", "ORIKAESHI_FORWARD", "ORIKAESHI_SUPERVISORS",
 })
 # Variables the route AGI sets that the dialplan itself must read (the others are read by
 # app_queue, like QUEUE_PRIO, or by the ledger from VarSet events).
@@ -40,13 +41,15 @@ def known_variables() -> frozenset[str]:
     return frozenset(ours | ASTERISK_NAMES)
 
 
-def check_variables(dialplan_text: str) -> list[str]:
+def check_variables(dialplan_text: str, must_read: tuple[str, ...] = MUST_READ) -> list[str]:
+    """Names used in ``dialplan_text`` that agi/variables.py does not know, and route
+    variables it never reads (pass ``must_read=()`` for includes other than the main one)."""
     problems = []
     known = known_variables()
     used = set(_USE.findall(dialplan_text)) | {_bare(n) for n in _SET.findall(dialplan_text)}
     for name in sorted(used - known):
         problems.append(f"dialplan uses ${{{name}}}, which is not in agi/variables.py")
-    for name in MUST_READ:
+    for name in must_read:
         if _bare(name) not in used:
             problems.append(f"dialplan never reads {_bare(name)}, which the route AGI sets")
     return problems

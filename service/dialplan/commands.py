@@ -84,6 +84,10 @@ async def check_command(args: argparse.Namespace, config: Config) -> int:
         return 2
     include = config.dialplan_dir / "orikaeshi.conf"
     problems = check_variables(include.read_text(encoding="utf-8"))
+    for other in sorted(config.dialplan_dir.glob("*.conf")):
+        if other != include:
+            problems += [f"{other.name}: {p}" for p in
+                         check_variables(other.read_text(encoding="utf-8"), must_read=())]
     queues = _read_optional(args.asterisk_etc / "queues.conf")
     fallback = _read_optional(args.asterisk_etc / "orikaeshi-fallback.conf")
     if queues is None:

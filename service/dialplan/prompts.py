@@ -26,6 +26,8 @@ SEGMENTS = {
     "orikaeshi/escalation-complaint_naming_operator": "Escalated: complaint about an operator.",
     "orikaeshi/escalation-payment_dispute": "Escalated: payment dispute.",
     "orikaeshi/escalation-other": "Escalated by the operator.",
+    "orikaeshi/escalation-menu": ("Escalation. Press 1 for a complaint, 2 for a complaint about "
+                                  "an operator, 3 for a payment dispute, 9 for anything else."),
 }
 
 

@@ -1,0 +1,1 @@
+"""受電報告: messages operators take for clients, and their delivery."""

@@ -1,0 +1,232 @@
+"""Call-back obligations from real recordings, and their edges: numbers written differently,
+withheld numbers, another client's call back, the calling-hours guard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from service.callbacks.dialer import dial_string, place_callback
+from service.callbacks.guard import check_calling_hours
+from service.callbacks.worker import CallbackWorker
+from service.clients.store import load_document
+from service.config import PbxConfig
+from service.messages.service import NewMessage, take_message
+from service.store.callbacks_sql import obligations, report_fulfilled
+from tests.conftest import trace_dir
+from tests.replaying import replay
+
+SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "clients.sample.yaml"
+TOKYO = ZoneInfo("Asia/Tokyo")
+# Recent enough that nothing has expired (obligations expire a week after they were due).
+RECENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=8)
+
+
+async def load_sample(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await load_document(conn, SAMPLE.read_text(), "clients.sample.yaml")
+
+
+async def all_obligations(pool: asyncpg.Pool) -> list[dict[str, object]]:
+    async with pool.acquire() as conn:
+        return await obligations(conn)
+
+
+async def attempts(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch("SELECT * FROM callback_attempts ORDER BY started_at")
+
+
+async def test_missed_then_escalated_call_leaves_the_obligation_open(pool, tmp_path) -> None:
+    await load_sample(pool)
+    await replay(pool, tmp_path, trace_dir("repeat_caller_escalated") / "ami.jsonl")
+    assert await CallbackWorker(pool).run_once() == 2
+    [owed] = await all_obligations(pool)
+    # The first call was missed; the second, answered by a supervisor, fulfils nothing.
+    assert (owed["state"], owed["caller_e164"], owed["client"]) == \
+        ("open", "+819024682468", "KSL")
+    assert owed["calls"] == 1 and owed["fulfilment"] is None
+    assert owed["due_at"] - owed["opened_at"] == timedelta(hours=24)
+
+
+async def test_answered_call_back_fulfils_verified(pool, tmp_path) -> None:
+    await load_sample(pool)
+    await replay(pool, tmp_path, trace_dir("outbound_callback_answered") / "ami.jsonl")
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert (owed["state"], owed["fulfilment"], owed["fulfilled_by"]) == \
+        ("fulfilled", "verified", "201")
+    [attempt] = await attempts(pool)
+    assert attempt["result"] == "answered" and attempt["placed_by"] == "201"
+    assert owed["fulfilled_at"] == attempt["answered_at"]
+
+
+async def test_busy_call_back_is_an_attempt_not_a_fulfilment(pool, tmp_path) -> None:
+    await load_sample(pool)
+    await replay(pool, tmp_path, trace_dir("outbound_callback_busy") / "ami.jsonl")
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["state"] == "open" and owed["attempts"] == 1
+    [attempt] = await attempts(pool)
+    assert attempt["result"] == "busy" and attempt["answered_at"] is None
+
+
+async def test_the_worker_is_idempotent(pool, tmp_path) -> None:
+    await load_sample(pool)
+    recording = trace_dir("outbound_callback_busy") / "ami.jsonl"
+    await replay(pool, tmp_path, recording)
+    await CallbackWorker(pool).run_once()
+    await replay(pool, tmp_path, recording)  # the same calls again (e.g. a replayed spool)
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE calls SET callbacks_seen_at = NULL")  # and looked at again
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["calls"] == 1 and owed["attempts"] == 1
+
+
+async def insert_call(conn: asyncpg.Connection, linkedid: str, *, direction: str = "inbound",
+                      client: str = "KSL", caller: str | None = None,
+                      callee: str | None = None, outcome: str | None = "abandoned",
+                      dial_result: str | None = None, at: datetime) -> None:
+    from service.phone import to_e164
+
+    await conn.execute(
+        """INSERT INTO calls (pbx_id, linkedid, direction, client, caller_number, caller_e164,
+               callee_number, callee_e164, started_at, answered_at, ended_at, outcome,
+               dial_result, placed_by)
+           VALUES ('p', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '201')""",
+        linkedid, direction, client, caller, None if direction == "outbound" else
+        to_e164(caller), callee, to_e164(callee), at,
+        at + timedelta(seconds=5) if dial_result == "answered" else None,
+        at + timedelta(seconds=30), None if direction == "outbound" else outcome, dial_result)
+
+
+async def test_one_number_written_three_ways_is_one_obligation(pool) -> None:
+    await load_sample(pool)
+    base = RECENT
+    async with pool.acquire() as conn:
+        for i, written in enumerate(("03-1234-5678", "+81312345678", "0312345678")):
+            await insert_call(conn, f"in{i}", caller=written, at=base + timedelta(hours=i))
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["caller_e164"] == "+81312345678" and owed["calls"] == 3
+    async with pool.acquire() as conn:
+        await insert_call(conn, "out", direction="outbound", callee="03 1234 5678",
+                          dial_result="answered", at=base + timedelta(hours=5))
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert (owed["state"], owed["fulfilment"]) == ("fulfilled", "verified")
+
+
+async def test_withheld_numbers_are_recorded_as_cannot_call_back(pool) -> None:
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        await insert_call(conn, "w1", caller="anonymous", at=at)
+        await insert_call(conn, "w2", caller=None, outcome="after_hours", at=at)
+    await CallbackWorker(pool).run_once()
+    owed = await all_obligations(pool)
+    assert [o["state"] for o in owed] == ["cannot_call_back", "cannot_call_back"]
+    assert all(o["caller_e164"] is None for o in owed)
+
+
+async def test_another_clients_call_back_does_not_fulfil(pool) -> None:
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        await insert_call(conn, "k", client="KSL", caller="09011112222", at=at)
+        await insert_call(conn, "m", direction="outbound", client="MDC",
+                          callee="09011112222", dial_result="answered",
+                          at=at + timedelta(hours=1))
+        await insert_call(conn, "early", direction="outbound", client="KSL",
+                          callee="09011112222", dial_result="answered",
+                          at=at - timedelta(hours=1))  # before the obligation opened
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["client"] == "KSL" and owed["state"] == "open" and owed["attempts"] == 0
+
+
+async def test_answered_inbound_call_fulfils_nothing(pool) -> None:
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        await insert_call(conn, "missed", caller="09011112222", at=at)
+        await insert_call(conn, "again", caller="09011112222", outcome="answered",
+                          at=at + timedelta(hours=1))
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["state"] == "open" and owed["calls"] == 1
+
+
+async def test_message_asking_for_a_call_back_and_reported_fulfilment(pool) -> None:
+    await load_sample(pool)
+    async with pool.acquire() as conn:
+        taken = await take_message(conn, NewMessage(
+            client="KSL", disposition="callback_requested", body="契約書の件で折り返し希望",
+            caller_number="090-1111-2222", caller_name="田中太郎", taken_by="201"))
+        info = await take_message(conn, NewMessage(
+            client="KSL", disposition="info_only", body="資料は届きました",
+            caller_number="09011112222"))
+        # A client user of another client cannot mark it done; KSL's user can.
+        assert not await report_fulfilled(conn, taken["obligation_id"], ["MDC"], "mdc-user",
+                                          None)
+        assert await report_fulfilled(conn, taken["obligation_id"], ["KSL"], "ksl-user",
+                                      "called back at 15:00")
+    assert info["obligation_id"] is None
+    [owed] = await all_obligations(pool)
+    assert (owed["state"], owed["fulfilment"], owed["reason"], owed["fulfilled_by"]) == \
+        ("fulfilled", "reported", "message", "ksl-user")
+
+
+async def test_call_back_at_21_05_local_is_refused(pool, caplog) -> None:
+    await load_sample(pool)
+    late = datetime(2026, 6, 10, 21, 5, tzinfo=TOKYO)
+    guard = check_calling_hours("+819011112222", late, (late.time().replace(hour=8, minute=0),
+                                                         late.time().replace(hour=21,
+                                                                             minute=0)))
+    assert not guard.allowed and "21:05" in guard.reason
+    async with pool.acquire() as conn:
+        result = await place_callback(None, conn, PbxConfig(), client="KSL",
+                                      number="090-1111-2222", operator="201",
+                                      requested_by="sup301", now=late)
+        row = await conn.fetchrow("SELECT * FROM callback_requests")
+    assert not result.placed and "outside the allowed calling hours" in result.reason
+    assert (row["result"], row["callee_e164"], row["operator"]) == \
+        ("refused", "+819011112222", "201")
+    assert "21:05" in row["reason"]
+
+
+async def test_call_back_inside_hours_originates_the_operator_phone(pool, tmp_path) -> None:
+    from service.ami.adapter import AmiClient
+    from service.replay.recording import load_recording
+    from service.replay.server import ReplayServer
+    from tests.waiting import eventually
+
+    await load_sample(pool)
+    server = ReplayServer(load_recording(trace_dir("answered_agent_hangup") / "ami.jsonl"))
+    port = await server.start()
+    ami = AmiClient("pbx1", "127.0.0.1", port, "u", "p", lambda events: None)
+    import asyncio
+
+    task = asyncio.create_task(ami.run())
+    try:
+        await eventually(ami.logged_in.is_set)
+        async with pool.acquire() as conn:
+            result = await place_callback(
+                ami, conn, PbxConfig(phone_channel="Local/{ext}@opphone/n"), client="KSL",
+                number="090-1111-2222", operator="201", requested_by="sup301",
+                now=datetime(2026, 6, 10, 10, 0, tzinfo=TOKYO))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.close()
+    assert result.placed, result
+    [originate] = [a for a in server.actions if a.get("Action") == "Originate"]
+    assert originate["Channel"] == "Local/201@opphone/n"
+    assert (originate["Context"], originate["Exten"], originate["Account"]) == \
+        ("outbound", "09011112222", "KSL")
+    assert originate["CallerID"] == '"Kasumi Law Office" <0312345678>'
+    assert dial_string("+819011112222") == "09011112222"
