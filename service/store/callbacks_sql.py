@@ -49,7 +49,10 @@ async def open_or_join(conn: asyncpg.Connection, client: str, caller_e164: str |
             """INSERT INTO callback_obligations (client, caller_e164, caller_number, state,
                    reason, opened_at, due_at) VALUES ($1, $2, $3, 'open', $4, $5, $6)
                ON CONFLICT (client, caller_e164) WHERE state = 'open' AND caller_e164 IS NOT NULL
-               DO UPDATE SET calls = callback_obligations.calls + 1, updated_at = now()
+               DO UPDATE SET calls = callback_obligations.calls + 1, updated_at = now(),
+                   -- a call that reaches us late (spool, reconciliation) may be the first
+                   opened_at = LEAST(callback_obligations.opened_at, EXCLUDED.opened_at),
+                   due_at = LEAST(callback_obligations.due_at, EXCLUDED.due_at)
                RETURNING id""",
             client, caller_e164, caller_number, reason, opened_at,
             due_at(opened_at, deadline_s))
