@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import structlog
 from aiohttp import web
 
@@ -22,6 +21,18 @@ from agi.context import AgiContext
 from agi.escalate import escalate
 from agi.route import route
 from agi.server import AgiServer
+from service.appkeys import (
+    AGI,
+    BROADCASTER,
+    CONFIG,
+    DB_URL,
+    OPERATOR_STATES,
+    PIPELINES,
+    POOL,
+    REPEAT_LOOKUP,
+    ROUTING,
+    STARTED,
+)
 from service.callbacks.escalation import record
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup
@@ -29,23 +40,18 @@ from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
 from service.config import Config
 from service.ledger.notify import CallNotifier
-from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
+from service.ledger.pipeline import build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
-from service.routing.repeat import RepeatLookup
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
+from service.web.auth import make_middleware, public
+from service.web.operators import OperatorStates
+from service.web.routes import setup_routes
+from service.web.stream import Broadcaster
 
 log = get_logger(__name__)
 
-CONFIG = web.AppKey("config", Config)
-POOL = web.AppKey("pool", asyncpg.Pool)
-DB_URL = web.AppKey("db_url", str)
-PIPELINES = web.AppKey("pipelines", dict[str, LedgerPipeline])
-STARTED = web.AppKey("started", float)
-ROUTING = web.AppKey("routing", RoutingCache)
-REPEAT_LOOKUP = web.AppKey("repeat_lookup", RepeatLookup)
-AGI = web.AppKey("agi", AgiServer)
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -77,7 +83,8 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     """One AMI consumer per configured PBX, each under its advisory lock."""
     config, pool = app[CONFIG], app[POOL]
     notifier = CallNotifier(pool)
-    app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool, on_written=notifier)
+    app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool, on_written=notifier,
+                                                 taps=[app[OPERATOR_STATES]])
                       for pbx in config.pbxs}
     tasks = []
     for pbx_id, pipeline in app[PIPELINES].items():
@@ -142,6 +149,18 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     await lookup_pool.close()
 
 
+async def web_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live stream's listener, and operators' states saved for every instance."""
+    broadcaster = app[BROADCASTER]
+    states = app[OPERATOR_STATES]
+    tasks = [asyncio.create_task(broadcaster.run(app[POOL]), name="stream-listener"),
+             asyncio.create_task(states.run(app[POOL]), name="operator-states")]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Call-back obligations from the ledger, and delivery of messages to clients."""
     config = app[CONFIG]
@@ -156,6 +175,7 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@public
 async def health(request: web.Request) -> web.Response:
     """Liveness and what an admin needs to see at a glance."""
     app = request.app
@@ -191,18 +211,22 @@ async def health(request: web.Request) -> web.Response:
 
 
 # Contexts contributed by each area, in start order (areas append theirs here).
-CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, ledger_ctx, routing_ctx, agi_ctx,
-                                           workers_ctx]
+CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
+                                           agi_ctx, workers_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None
                ) -> web.Application:
-    app = web.Application(middlewares=[bind_request], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[bind_request, make_middleware(lambda a: a[POOL])],
+                          client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[STARTED] = time.time()
+    app[BROADCASTER] = Broadcaster()
+    app[OPERATOR_STATES] = OperatorStates()
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)
+    setup_routes(app)
     return app
 
 

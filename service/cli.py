@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.clients.commands",
     "service.routing.commands",
     "service.dialplan.commands",
+    "service.web.commands",
 )
 
 

@@ -23,6 +23,16 @@ PHONE_KEYS = frozenset({
 _configured = False
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written (tests swap it; so may a daemon)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _mask_phone_numbers(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key, value in event_dict.items():
         if key in PHONE_KEYS and isinstance(value, str):
@@ -51,7 +61,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Libraries that log through the stdlib (asyncio, aiohttp, panoramisk) go to stderr too.

@@ -88,7 +88,8 @@ async def test_recent_callers_filter_learns_from_notifications(pool) -> None:
         await CallNotifier(pool)([["call", {
             "pbx_id": "p", "linkedid": "n1", "direction": "inbound", "client": "KSL",
             "caller_e164": "+81322220000", "started_at": now, "answered_at": None,
-            "ended_at": None, "outcome": None, "escalated": False}]])
+            "ended_at": None, "outcome": None, "escalated": False, "answered_by": None,
+            "escalation_reason": None}]])
         await eventually(lambda: recent.maybe_called("KSL", "+81322220000", now + 1))
 
         calls: list[str] = []

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import asyncpg
 
 from service.ami.adapter import AmiClient, AmiError
-from service.ledger.machine import LedgerMachine
 from service.logs import get_logger
 
 log = get_logger(__name__)
@@ -32,18 +31,6 @@ class EscalationResult:
     escalation_id: int | None = None
 
 
-def operator_channel(machine: LedgerMachine, operator: str) -> tuple[str, str, str | None] | None:
-    """(linkedid, the operator's bridged channel, client) of the call ``operator`` is on."""
-    for call in machine.calls.values():
-        for stint in reversed(call.stints):
-            if stint.agent == operator and stint.connected_at is not None and \
-                    stint.ended_at is None:
-                for ring in reversed(stint.rings):
-                    if ring.result == "answered":
-                        return call.linkedid, ring.member_channel, call.client
-    return None
-
-
 async def record(conn: asyncpg.Connection, *, pbx_id: str, linkedid: str | None,
                  client: str | None, channel: str, reason: str, requested_by: str, via: str,
                  moved: bool, detail: str) -> int:
@@ -55,16 +42,14 @@ async def record(conn: asyncpg.Connection, *, pbx_id: str, linkedid: str | None,
         "moved" if moved else "failed", detail))
 
 
-async def escalate(ami: AmiClient, machine: LedgerMachine, conn: asyncpg.Connection, *,
-                   operator: str, reason: str, requested_by: str,
+async def escalate(ami: AmiClient, conn: asyncpg.Connection, *, pbx_id: str,
+                   call: tuple[str, str, str | None], reason: str, requested_by: str,
                    context: str = "orikaeshi-escalate") -> EscalationResult:
-    """Move the caller ``operator`` is talking to onto the supervisors' queue."""
+    """Move the caller of ``call`` (linkedid, the operator's bridged channel, client) onto
+    the supervisors' queue."""
     if reason not in REASONS:
         return EscalationResult(False, f"reason must be one of {', '.join(REASONS)}")
-    found = operator_channel(machine, operator)
-    if found is None:
-        return EscalationResult(False, f"operator {operator} is on no call")
-    linkedid, channel, client = found
+    linkedid, channel, client = call
     try:
         answer = await ami.send_action({"Action": "BlindTransfer", "Channel": channel,
                                         "Context": context, "Exten": reason})
@@ -72,9 +57,9 @@ async def escalate(ami: AmiClient, machine: LedgerMachine, conn: asyncpg.Connect
         detail = getattr(answer, "message", "") or "refused"
     except AmiError as exc:
         moved, detail = False, str(exc)
-    escalation_id = await record(conn, pbx_id=machine.pbx_id, linkedid=linkedid, client=client,
+    escalation_id = await record(conn, pbx_id=pbx_id, linkedid=linkedid, client=client,
                                  channel=channel, reason=reason, requested_by=requested_by,
                                  via="api", moved=moved, detail=detail)
-    log.info("escalated" if moved else "escalation_failed", operator=operator,
-             linkedid=linkedid, reason=reason, detail=detail)
+    log.info("escalated" if moved else "escalation_failed", linkedid=linkedid, reason=reason,
+             detail=detail)
     return EscalationResult(moved, detail, escalation_id)

@@ -68,7 +68,7 @@ class RecentCallers:
             call = json.loads(str(args[3]))
         except ValueError:
             return
-        if call.get("direction") == "inbound":
+        if call.get("kind") == "call" and call.get("direction") == "inbound":
             self.note(call.get("client"), call.get("caller"), call.get("started_at") or 0.0)
 
     def _sweep(self) -> None:

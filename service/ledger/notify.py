@@ -8,6 +8,7 @@ from which number, and where it stands.  Listeners that need more read the row.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -21,17 +22,30 @@ log = get_logger(__name__)
 CHANNEL = "orikaeshi_calls"
 
 
-def payloads(records: list[Record]) -> list[str]:
+def payloads(records: list[Record], now: float) -> list[str]:
+    """One message per call record, and one per ring still ringing (the operator's screen
+    pop); ``ts`` is when it was sent, for latency measurements."""
     out = []
+    clients: dict[tuple[str, str], str | None] = {}
     for kind, row in records:
-        if kind != "call":
-            continue
-        out.append(json.dumps({
-            "pbx": row["pbx_id"], "linkedid": row["linkedid"], "direction": row["direction"],
-            "client": row["client"], "caller": row["caller_e164"],
-            "started_at": row["started_at"], "answered_at": row["answered_at"],
-            "ended_at": row["ended_at"], "outcome": row["outcome"],
-            "escalated": row["escalated"]}, separators=(",", ":")))
+        if kind == "call":
+            clients[(row["pbx_id"], row["linkedid"])] = row["client"]
+            out.append(json.dumps({
+                "kind": "call", "pbx": row["pbx_id"], "linkedid": row["linkedid"],
+                "direction": row["direction"], "client": row["client"],
+                "caller": row["caller_e164"], "started_at": row["started_at"],
+                "answered_at": row["answered_at"], "ended_at": row["ended_at"],
+                "outcome": row["outcome"], "answered_by": row["answered_by"],
+                "escalated": row["escalated"],
+                "escalation_reason": row["escalation_reason"], "ts": now},
+                separators=(",", ":")))
+    for kind, row in records:
+        if kind == "ring" and row["result"] == "ringing":
+            out.append(json.dumps({
+                "kind": "ring", "pbx": row["pbx_id"], "linkedid": row["linkedid"],
+                "agent": row["agent"], "queue": row["queue"],
+                "client": clients.get((row["pbx_id"], row["linkedid"])), "ts": now},
+                separators=(",", ":")))
     return out
 
 
@@ -42,7 +56,7 @@ class CallNotifier:
         self.pool = pool
 
     async def __call__(self, records: list[Any]) -> None:
-        messages = payloads(records)
+        messages = payloads(records, time.time())
         if not messages:
             return
         try:

@@ -1,0 +1,103 @@
+"""HTTP: call-back obligations, marking them done, and click-to-call from the worklist."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from service.callbacks.dialer import place_callback
+from service.store import callbacks_sql
+from service.web.auth import STAFF, allow, client_scope, current_user
+from service.web.context import ami_for, pool
+from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field
+
+STATES = ("open", "fulfilled", "expired", "cancelled", "cannot_call_back")
+
+
+def _obligation_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["obligation_id"])
+    except ValueError as exc:
+        raise not_found() from exc
+
+
+async def _visible(request: web.Request, obligation_id: int) -> dict[str, object]:
+    async with pool(request).acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM callback_obligations WHERE id = $1 "
+                                "AND ($2::text[] IS NULL OR client = ANY ($2))",
+                                obligation_id, client_scope(request))
+    if not rows:
+        raise not_found("no such call back")
+    return dict(rows[0])
+
+
+@allow(*STAFF, "client")
+async def list_obligations(request: web.Request) -> web.Response:
+    states = [s for s in request.query.get("state", "").split(",") if s]
+    if any(s not in STATES for s in states):
+        raise bad_request(f"state must be among {', '.join(STATES)}")
+    try:
+        limit = min(500, max(1, int(request.query.get("limit", 200))))
+    except ValueError as exc:
+        raise bad_request("limit is a whole number") from exc
+    scope = client_scope(request)
+    wanted = request.query.get("client")
+    if wanted:
+        scope = [wanted] if scope is None or wanted in scope else []
+    async with pool(request).acquire() as conn:
+        items = await callbacks_sql.obligations(conn, clients=scope, states=states or None,
+                                                limit=limit)
+    return ok({"items": items})
+
+
+@allow("admin", "supervisor", "client")
+async def mark_done(request: web.Request) -> web.Response:
+    """The client (or a supervisor for it) says the call back was made: *reported*."""
+    obligation_id = _obligation_id(request)
+    await _visible(request, obligation_id)
+    data = await json_body(request) if request.can_read_body else {}
+    note = text_field(data, "note", required=False, max_length=1000)
+    user = current_user(request)
+    async with pool(request).acquire() as conn:
+        changed = await callbacks_sql.report_fulfilled(conn, obligation_id, user.clients,
+                                                       user.username, note)
+    if not changed:
+        raise conflict("this call back is not open")
+    return ok({"id": obligation_id, "state": "fulfilled", "fulfilment": "reported"})
+
+
+@allow("admin", "supervisor")
+async def cancel(request: web.Request) -> web.Response:
+    obligation_id = _obligation_id(request)
+    await _visible(request, obligation_id)
+    data = await json_body(request)
+    note = text_field(data, "note", max_length=1000) or ""
+    async with pool(request).acquire() as conn:
+        changed = await callbacks_sql.cancel(conn, obligation_id, None,
+                                             current_user(request).username, note)
+    if not changed:
+        raise conflict("this call back is not open")
+    return ok({"id": obligation_id, "state": "cancelled"})
+
+
+@allow("admin", "supervisor", "operator")
+async def call_back(request: web.Request) -> web.Response:
+    """Click-to-call: ring the user's phone, then dial the caller, if the hours allow."""
+    obligation = await _visible(request, _obligation_id(request))
+    if obligation["state"] != "open" or not obligation["caller_e164"]:
+        raise conflict("only an open call back with a number can be dialled")
+    user = current_user(request)
+    data = await json_body(request) if request.can_read_body else {}
+    operator = text_field(data, "operator", required=False, max_length=20) or user.extension
+    if not operator:
+        raise bad_request("no phone: give operator, or set the user's extension")
+    pbx, ami = ami_for(request)
+    async with pool(request).acquire() as conn:
+        result = await place_callback(
+            ami, conn, pbx, client=str(obligation["client"]),
+            number=str(obligation["caller_e164"]), operator=operator,
+            requested_by=user.username, now=datetime.now(UTC),
+            obligation_id=int(str(obligation["id"])))
+    return ok({"placed": result.placed, "reason": result.reason,
+               "request": result.request_id}, status=202 if result.placed else 409)

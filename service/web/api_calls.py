@@ -1,0 +1,163 @@
+"""HTTP: calls (the ledger), clients, messages, and the operator's screen pop."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from aiohttp import web
+
+from service.ledger.model import OUTCOMES
+from service.messages.service import MessageError, NewMessage, take_message
+from service.phone import to_e164
+from service.store import web_queries
+from service.web.auth import STAFF, allow, client_scope, current_user
+from service.web.context import pool
+from service.web.http import (
+    bad_request,
+    choice,
+    json_body,
+    not_found,
+    ok,
+    page,
+    paged,
+    text_field,
+    when,
+)
+
+
+def _caller_filter(request: web.Request) -> str | None:
+    raw = request.query.get("caller")
+    if not raw:
+        return None
+    e164 = to_e164(raw)
+    if e164 is None:
+        raise bad_request("caller is not a phone number", value=raw)
+    return e164
+
+
+@allow(*STAFF, "client")
+async def list_calls(request: web.Request) -> web.Response:
+    p = page(request)
+    async with pool(request).acquire() as conn:
+        items = await web_queries.calls(
+            conn, client_scope(request), client=request.query.get("client") or None,
+            since=when(request, "from"), until=when(request, "to"),
+            outcome=choice(request, "outcome", OUTCOMES), caller=_caller_filter(request),
+            direction=choice(request, "direction", ("inbound", "outbound")),
+            missed_only=request.query.get("missed") == "1", limit=p.limit,
+            before_id=p.before_id)
+    return ok(paged(items, p.limit))
+
+
+def _call_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["call_id"])
+    except ValueError as exc:
+        raise not_found() from exc
+
+
+@allow(*STAFF, "client")
+async def get_call(request: web.Request) -> web.Response:
+    async with pool(request).acquire() as conn:
+        found = await web_queries.call(conn, client_scope(request), _call_id(request))
+    if found is None:
+        raise not_found("no such call")
+    return ok(found)
+
+
+@allow("admin", "supervisor", "operator")
+async def screen_pop(request: web.Request) -> web.Response:
+    """What an operator's page shows when a call rings them (``?pbx=&linkedid=``, as in the
+    stream's ring event)."""
+    pbx, linkedid = request.query.get("pbx"), request.query.get("linkedid")
+    if not pbx or not linkedid:
+        raise bad_request("pbx and linkedid are required")
+    async with pool(request).acquire() as conn:
+        card = await web_queries.screen_pop(conn, None, pbx, linkedid)
+    if card is None:
+        raise not_found("no such call")
+    return ok(card)
+
+
+@allow(*STAFF, "client")
+async def export_calls(request: web.Request) -> web.StreamResponse:
+    """CSV of the caller's calls (a client's whole history when it moves provider)."""
+    columns = ("id", "client", "direction", "started_at", "answered_at", "ended_at",
+               "caller_e164", "caller_name", "did", "outcome", "wait_s", "talk_s",
+               "answered_by", "escalated", "escalation_reason", "voicemail_left",
+               "fallback_routed", "callee_e164", "dial_result")
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": 'attachment; filename="calls.csv"'})
+    await response.prepare(request)
+    await response.write("\ufeff".encode())  # so spreadsheet programs read it as UTF-8
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    before: int | None = None
+    async with pool(request).acquire() as conn:
+        while True:
+            rows = await web_queries.calls(
+                conn, client_scope(request), client=request.query.get("client") or None,
+                since=when(request, "from"), until=when(request, "to"), outcome=None,
+                caller=None, direction=None, missed_only=False, limit=1000, before_id=before)
+            for row in rows[:1000]:
+                # A leading = + - @ would be a formula to a spreadsheet: caller names are
+                # caller-controlled.
+                writer.writerow(["'" + str(v) if isinstance(v, str) and v[:1] in "=+-@"
+                                 else v for v in (row[c] for c in columns)])
+            await response.write(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+            if len(rows) <= 1000:
+                break
+            before = rows[999]["id"]
+    await response.write_eof()
+    return response
+
+
+@allow(*STAFF, "client")
+async def list_clients(request: web.Request) -> web.Response:
+    async with pool(request).acquire() as conn:
+        return ok({"items": await web_queries.clients_list(conn, client_scope(request))})
+
+
+@allow(*STAFF, "client")
+async def get_client(request: web.Request) -> web.Response:
+    async with pool(request).acquire() as conn:
+        card = await web_queries.client_card(conn, client_scope(request),
+                                             request.match_info["code"])
+    if card is None:
+        raise not_found("no such client")
+    return ok(card)
+
+
+@allow(*STAFF, "client")
+async def list_messages(request: web.Request) -> web.Response:
+    p = page(request)
+    async with pool(request).acquire() as conn:
+        items = await web_queries.messages(conn, client_scope(request),
+                                           client=request.query.get("client") or None,
+                                           limit=p.limit, before_id=p.before_id)
+    return ok(paged(items, p.limit))
+
+
+@allow("admin", "supervisor", "operator")
+async def create_message(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    message = NewMessage(
+        client=text_field(data, "client", max_length=20) or "",
+        disposition=text_field(data, "disposition", max_length=40) or "",
+        body=text_field(data, "body", max_length=10_000) or "",
+        caller_number=text_field(data, "caller_number", required=False, max_length=40),
+        caller_name=text_field(data, "caller_name", required=False, max_length=200),
+        pbx_id=text_field(data, "pbx", required=False, max_length=60),
+        linkedid=text_field(data, "linkedid", required=False, max_length=60),
+        taken_by=current_user(request).extension or current_user(request).username)
+    try:
+        async with pool(request).acquire() as conn:
+            taken = await take_message(conn, message)
+    except MessageError as exc:
+        raise bad_request(str(exc)) from exc
+    return ok(taken, status=201)

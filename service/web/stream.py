@@ -1,0 +1,125 @@
+"""The live stream: Server-Sent Events of call, ring and alert changes, on every instance.
+
+Each instance LISTENs on ``orikaeshi_calls`` (the ledger writer of whichever instance holds
+the PBX notifies after each commit) and fans the messages out to its connected pages.  Every
+page has a bounded queue: a page that cannot keep up gets ``event: resync`` (reload your
+state) instead of growing this process's memory.  A client user only receives its client's
+events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from service.ledger.notify import CHANNEL
+from service.logs import get_logger
+from service.store.db import TRANSIENT_ERRORS
+from service.web.auth import STAFF, allow, client_scope
+
+log = get_logger(__name__)
+
+QUEUE_SIZE = 256
+KEEPALIVE_S = 15.0
+
+
+class Subscriber:
+    __slots__ = ("clients", "lagging", "queue")
+
+    def __init__(self, clients: list[str] | None) -> None:
+        self.clients = clients
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.lagging = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.clients is not None and event.get("client") not in self.clients:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagging = True
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.received = 0
+        self.listening = asyncio.Event()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.received += 1
+        for subscriber in list(self.subscribers):
+            subscriber.offer(event)
+
+    def _on_notify(self, *args: object) -> None:
+        try:
+            event = json.loads(str(args[3]))
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            self.publish(event)
+            if event.get("kind") == "call" and event.get("escalated") and \
+                    not event.get("ended_at"):
+                self.publish({**event, "kind": "alert", "alert": "escalation"})
+
+    async def run(self, pool: asyncpg.Pool) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await pool.acquire(timeout=5)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.listening.set()
+                # Pages reload their state after a gap in the stream.
+                self.publish({"kind": "resync"})
+                await closed.wait()
+            except TRANSIENT_ERRORS as exc:
+                log.warning("stream_listen_failed", error=str(exc) or type(exc).__name__)
+            finally:
+                self.listening.clear()
+                if conn is not None:
+                    with contextlib.suppress(*TRANSIENT_ERRORS):
+                        await conn.remove_listener(CHANNEL, self._on_notify)
+                    with contextlib.suppress(*TRANSIENT_ERRORS):
+                        await pool.release(conn)
+            await asyncio.sleep(1.0)
+
+
+@allow(*STAFF, "client")
+async def stream(request: web.Request) -> web.StreamResponse:
+    from service.appkeys import BROADCASTER
+
+    broadcaster: Broadcaster = request.app[BROADCASTER]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    subscriber = Subscriber(client_scope(request))
+    broadcaster.subscribers.add(subscriber)
+    try:
+        await response.write(b"event: hello\ndata: {}\n\n")
+        while True:
+            try:
+                event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if subscriber.lagging:
+                subscriber.lagging = False
+                while not subscriber.queue.empty():
+                    subscriber.queue.get_nowait()
+                event = {"kind": "resync"}
+            data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+            await response.write(f"event: {event.get('kind', 'call')}\ndata: {data}\n\n"
+                                 .encode())
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        broadcaster.subscribers.discard(subscriber)
+    return response
