@@ -12,6 +12,7 @@ import pytest
 
 from service.ami.adapter import (
     AmiActionTimeout,
+    backoff_delay,
     AmiClient,
     AmiConnectionLost,
     AmiNotConnected,
@@ -257,3 +258,10 @@ async def test_malformed_and_oversized_messages_are_skipped() -> None:
     assert [m["CallerIDName"] for m in received if m["Event"] == "Good"] == ["田中太郎"]
     assert not any(m.get("Event") == "Big" for m in received)
     assert client.stats.bad_messages >= 2 and fake.connections == 1
+
+
+def test_reconnect_backoff_doubles_and_is_capped_for_ever() -> None:
+    assert 0.4 <= backoff_delay(1, 0.5, 30) <= 0.6
+    assert 1.6 <= backoff_delay(3, 0.5, 30) <= 2.4
+    # After days of a PBX being away: still the cap, never an overflow.
+    assert 24 <= backoff_delay(100_000, 0.5, 30) <= 36

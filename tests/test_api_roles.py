@@ -105,7 +105,7 @@ async def test_client_users_see_only_their_client(api) -> None:  # type: ignore[
 
 async def test_staff_see_every_client(api) -> None:  # type: ignore[no-untyped-def]
     client, s = api
-    status, body = await call(client, "sup", "GET", "/api/calls", s.tokens)
+    _, body = await call(client, "sup", "GET", "/api/calls", s.tokens)
     assert {item["client"] for item in body["items"]} == {"KSL", "MDC"}  # type: ignore[index]
 
 

@@ -89,6 +89,13 @@ def check_action(action: Mapping[str, Any]) -> None:
                 raise ValueError(f"AMI header {key!r} holds CR/LF")
 
 
+def backoff_delay(failures: int, low: float, high: float) -> float:
+    """Seconds before reconnect attempt ``failures``: doubling from ``low`` up to ``high``,
+    jittered by 20 % so that several instances do not knock in step.  The exponent is capped:
+    a PBX away for days must not overflow a float."""
+    return min(high, low * 2 ** min(max(failures - 1, 0), 30)) * random.uniform(0.8, 1.2)
+
+
 @dataclass
 class AmiStats:
     connects: int = 0
@@ -281,8 +288,7 @@ class AmiClient:
             if time.monotonic() - started > 30:
                 failures = 0
             failures += 1
-            delay = min(self.reconnect_max, self.reconnect_min * 2 ** (failures - 1))
-            delay *= random.uniform(0.8, 1.2)
+            delay = backoff_delay(failures, self.reconnect_min, self.reconnect_max)
             log.info("ami_reconnect_in", pbx=self.pbx_id, seconds=round(delay, 2))
             await asyncio.sleep(delay)
 
