@@ -12,10 +12,10 @@ import pytest
 
 from service.ami.adapter import (
     AmiActionTimeout,
-    backoff_delay,
     AmiClient,
     AmiConnectionLost,
     AmiNotConnected,
+    backoff_delay,
 )
 from service.ami.parser import AmiMessage
 from service.replay.recording import load_recording
