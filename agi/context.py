@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from service.callbacks.escalation import FeatureCodeEscalation
 from service.routing.cache import RoutingCache
 from service.routing.repeat import NoHistory, RepeatLookup
 
@@ -21,5 +22,5 @@ class AgiContext:
     # The repeat lookup may not hold a call up: past this, route normally and flag it.
     repeat_timeout_s: float = 0.15
     clock: Callable[[], datetime] = utc_now
-    # Records an escalation requested by feature code: (operator, reason, caller channel).
-    record_escalation: Callable[[str, str, str], Awaitable[None]] | None = None
+    # Records an escalation requested by feature code (the escalate route).
+    record_escalation: Callable[[FeatureCodeEscalation], Awaitable[None]] | None = None

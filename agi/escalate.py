@@ -1,34 +1,59 @@
 """``agi://host/escalate``: an operator pressed the escalation feature code (手上げ).
 
 Called by dialplan/escalation.conf on the operator's channel as
-``AGI(agi://host/escalate,<reason>,<caller channel>)`` just before the dialplan moves the
-caller to the supervisors; it only records who escalated whom and why.  The move itself does
-not depend on this route, so the service being down never blocks an escalation.
+``AGI(agi://host/escalate,<reason>,<caller channel>,<linkedid>)`` just before the dialplan
+moves the caller to the supervisors; it only records who escalated which call and why.  The
+move itself does not depend on this route, so the service being down never blocks an
+escalation (the ledger still sees ``ESCALATED``/``ESCALATION_REASON`` on the caller).
 """
 
 from __future__ import annotations
+
+import re
 
 import structlog
 
 from agi.context import AgiContext
 from agi.server import AgiRequest
-from service.callbacks.escalation import REASONS
+from service.callbacks.escalation import REASONS, FeatureCodeEscalation
 from service.ledger.machine import agent_id
 from service.logs import get_logger
+from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
+
+# Asterisk's own identifiers; anything else in these arguments is not kept.
+_CHANNEL = re.compile(r"^[A-Za-z0-9/@;:._+-]{1,160}$")
+_LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def _valid(pattern: re.Pattern[str], value: str | None) -> str | None:
+    return value if value and pattern.match(value) else None
 
 
 async def escalate(request: AgiRequest) -> None:
     headers = request.headers
     context: AgiContext = request.state
     reason = headers.get("agi_arg_1", "")
-    caller_channel = headers.get("agi_arg_2", "")
+    linkedid = _valid(_LINKEDID, headers.get("agi_arg_3"))
+    client = _valid(_ACCOUNT, headers.get("agi_accountcode"))
     operator = agent_id(headers.get("agi_channel")) or "?"
-    structlog.contextvars.bind_contextvars(operator=operator, reason=reason)
+    structlog.contextvars.bind_contextvars(operator=operator, linkedid=linkedid, client=client)
     if reason not in REASONS:
         log.warning("escalate_unknown_reason")
         reason = "other"
+    structlog.contextvars.bind_contextvars(reason=reason)
+    peer = request.writer.get_extra_info("peername")
+    escalation = FeatureCodeEscalation(
+        operator=operator, reason=reason,
+        caller_channel=_valid(_CHANNEL, headers.get("agi_arg_2")) or "?",
+        linkedid=linkedid, client=client, pbx_host=peer[0] if peer else None)
     if context.record_escalation is not None:
-        await context.record_escalation(operator, reason, caller_channel)
-    log.info("escalation_requested", caller_channel=caller_channel)
+        try:
+            await context.record_escalation(escalation)
+        except TRANSIENT_ERRORS as exc:
+            # The caller is moved anyway; the ledger still shows the escalation.
+            log.error("escalation_not_recorded", error=str(exc) or type(exc).__name__)
+            return
+    log.info("escalation_requested")

@@ -33,7 +33,7 @@ from service.appkeys import (
     ROUTING,
     STARTED,
 )
-from service.callbacks.escalation import record
+from service.callbacks.escalation import FeatureCodeEscalation, record_feature_code
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup
 from service.callbacks.worker import CallbackWorker
@@ -126,13 +126,9 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     recent = RecentCallers(lambda: max_repeat_window(routing.directory))
     recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
     lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
-    pbx_id = config.pbxs[0].pbx_id
 
-    async def record_escalation(operator: str, reason: str, caller_channel: str) -> None:
-        async with app[POOL].acquire(timeout=5) as conn:
-            await record(conn, pbx_id=pbx_id, linkedid=None, client=None,
-                         channel=caller_channel, reason=reason, requested_by=operator,
-                         via="feature_code", moved=True, detail="feature code")
+    async def record_escalation(request: FeatureCodeEscalation) -> None:
+        await record_feature_code(app[POOL], config.pbxs, request)
 
     context = AgiContext(routing, lookup, record_escalation=record_escalation)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
