@@ -163,8 +163,11 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
                         sender=config.smtp_sender, username=config.smtp_username or None,
                         password=config.smtp_password or None, starttls=config.smtp_starttls)
-    tasks = [asyncio.create_task(CallbackWorker(app[POOL]).run(), name="callback-worker"),
-             asyncio.create_task(DeliveryWorker(app[POOL], smtp).run(), name="deliveries")]
+    callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s)
+    deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
+                                http_timeout_s=config.delivery_http_timeout_s)
+    tasks = [asyncio.create_task(callbacks.run(), name="callback-worker"),
+             asyncio.create_task(deliveries.run(), name="deliveries")]
     yield
     for task in tasks:
         task.cancel()

@@ -79,6 +79,11 @@ class Config:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # 受電報告 deliveries: attempts before a delivery is marked failed (backoff 30 s .. 1 h).
+    delivery_max_attempts: int = 10
+    delivery_http_timeout_s: float = 10.0
+    # An open call back still not made this long after it was due becomes ``expired``.
+    callback_expire_after_s: float = 7 * 86400.0
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     clients_file: Path | None = None

@@ -17,7 +17,7 @@ from service.config import PbxConfig
 from service.messages.service import NewMessage, take_message
 from service.store.callbacks_sql import obligations, report_fulfilled
 from tests.conftest import trace_dir
-from tests.replaying import replay
+from tests.replaying import config_for, replay
 
 SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "clients.sample.yaml"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -230,3 +230,133 @@ async def test_call_back_inside_hours_originates_the_operator_phone(pool, tmp_pa
         ("outbound", "09011112222", "KSL")
     assert originate["CallerID"] == '"Kasumi Law Office" <0312345678>'
     assert dial_string("+819011112222") == "09011112222"
+
+
+async def test_call_back_recorded_before_the_late_missed_call_still_fulfils(pool) -> None:
+    """The missed call reaches PostgreSQL after the call back (the ledger's outage spool):
+    the obligation it opens is the one the call back already answered."""
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        await insert_call(conn, "back", direction="outbound", callee="09011112222",
+                          dial_result="answered", at=at + timedelta(hours=1))
+    await CallbackWorker(pool).run_once()
+    assert await all_obligations(pool) == []
+    async with pool.acquire() as conn:  # the spool is replayed: two earlier missed calls
+        await insert_call(conn, "late1", caller="090-1111-2222", at=at)
+        await insert_call(conn, "late2", caller="09011112222", at=at + timedelta(minutes=30))
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert (owed["state"], owed["fulfilment"], owed["fulfilled_linkedid"], owed["calls"]) == \
+        ("fulfilled", "verified", "back", 2)
+    assert owed["opened_at"] == at
+    # A missed call after the call back is owed a new one.
+    async with pool.acquire() as conn:
+        await insert_call(conn, "after", caller="09011112222", at=at + timedelta(hours=2))
+    await CallbackWorker(pool).run_once()
+    assert [(o["state"], o["calls"]) for o in await all_obligations(pool)] == \
+        [("fulfilled", 2), ("open", 1)]
+
+
+async def test_a_call_the_ledger_corrects_after_it_was_seen_is_seen_again(pool) -> None:
+    """A busy call back that a better-informed record later shows answered (another
+    instance's view merged into the row): the attempt is corrected and fulfils."""
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        await insert_call(conn, "missed", caller="09011112222", at=at)
+        await insert_call(conn, "back", direction="outbound", callee="09011112222",
+                          dial_result="busy", at=at + timedelta(hours=1))
+    await CallbackWorker(pool).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["state"] == "open"
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE calls SET voicemail_left = false WHERE linkedid = 'back'")
+        unchanged = await conn.fetchval(
+            "SELECT callbacks_seen_at IS NOT NULL FROM calls WHERE linkedid = 'back'")
+        await conn.execute(
+            "UPDATE calls SET dial_result = 'answered', answered_at = started_at + "
+            "interval '4 seconds' WHERE linkedid = 'back'")
+    assert unchanged  # a write that changes nothing the rules read leaves it alone
+    assert await CallbackWorker(pool).run_once() == 1
+    [owed] = await all_obligations(pool)
+    [attempt] = await attempts(pool)
+    assert (owed["state"], owed["fulfilment"], attempt["result"]) == \
+        ("fulfilled", "verified", "answered")
+
+
+async def test_unanswered_forward_is_missed_an_answered_one_is_not(pool) -> None:
+    await load_sample(pool)
+    at = RECENT
+    async with pool.acquire() as conn:
+        for linkedid, caller, answered in (("fw-no", "09011112222", False),
+                                           ("fw-yes", "09033334444", True)):
+            await insert_call(conn, linkedid, caller=caller, outcome="forwarded", at=at)
+            await conn.execute("UPDATE calls SET forward_answered = $2 WHERE linkedid = $1",
+                               linkedid, answered)
+        # Still without its outcome (the ledger has not settled it): not looked at yet.
+        await insert_call(conn, "pending", caller="09055556666", outcome=None, at=at)
+    assert await CallbackWorker(pool).run_once() == 2
+    [owed] = await all_obligations(pool)
+    assert owed["caller_e164"] == "+819011112222"
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE calls SET outcome = 'timeout' WHERE linkedid = 'pending'")
+    assert await CallbackWorker(pool).run_once() == 1
+    assert {o["caller_e164"] for o in await all_obligations(pool)} == \
+        {"+819011112222", "+819055556666"}
+
+
+def test_a_number_in_several_time_zones_is_called_only_when_all_allow() -> None:
+    from datetime import time
+
+    window = (time(8), time(21))
+    ny = ZoneInfo("America/New_York")
+    assert check_calling_hours("+12125551234", datetime(2026, 6, 10, 9, 30, tzinfo=ny),
+                               window).allowed
+    assert not check_calling_hours("+12125551234", datetime(2026, 6, 10, 7, 30, tzinfo=ny),
+                                   window).allowed
+    # A US toll-free number may ring anywhere from Guam to Alaska: no hour is inside the
+    # window everywhere, so it is refused, with where it would be too early or too late.
+    refused = check_calling_hours("+18005551234", datetime(2026, 6, 10, 15, 0, tzinfo=ny),
+                                  window)
+    assert not refused.allowed
+    assert "05:00 in Pacific/Guam" in refused.reason and "42 time zones" in refused.reason
+    # A Japanese number at 07:59 and 08:00 JST, whatever zone the clock is given in.
+    assert not check_calling_hours("+81312345678",
+                                   datetime(2026, 6, 9, 22, 59, tzinfo=UTC), window).allowed
+    assert check_calling_hours("+81312345678",
+                               datetime(2026, 6, 9, 23, 0, tzinfo=UTC), window).allowed
+
+
+async def test_the_service_derives_obligations_from_what_its_ledger_records(
+        db_url: str, tmp_path: Path) -> None:
+    """The worker runs in the service's cleanup context, on the rows the ledger writes."""
+    import asyncio
+    import dataclasses
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from service.app import POOL, create_app, database_ctx, ledger_ctx, workers_ctx
+    from service.replay.recording import load_recording
+    from service.replay.server import ReplayServer
+
+    server = ReplayServer(load_recording(trace_dir("outbound_callback_answered") / "ami.jsonl"))
+    port = await server.start()
+    config = dataclasses.replace(
+        config_for(tmp_path), database_url=db_url, ami_lock=False,
+        pbxs=(PbxConfig(pbx_id="pbx1", ami_port=port, ami_username="u", ami_secret="p"),))
+    app = create_app(config, [database_ctx, ledger_ctx, workers_ctx])
+    try:
+        async with TestClient(TestServer(app)):
+            await load_sample(app[POOL])
+            owed: list[dict[str, object]] = []
+            for _ in range(200):
+                owed = await all_obligations(app[POOL])
+                if owed and owed[0]["state"] == "fulfilled":
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await server.close()
+    [only] = owed
+    assert (only["state"], only["fulfilment"], only["fulfilled_by"]) == \
+        ("fulfilled", "verified", "201")

@@ -109,6 +109,14 @@ async def test_webhook_and_email_delivery_with_retry(pool, receiver, smtp) -> No
                                       "ORDER BY channel, target")
     assert [tuple(r) for r in states] == [("email", "delivered", 1), ("email", "delivered", 1),
                                           ("webhook", "delivered", 2)]
+    # Every attempt is on record: the webhook's 503, then its success.
+    async with pool.acquire() as conn:
+        history = await conn.fetch(
+            "SELECT d.channel, a.attempt, a.ok, a.status, a.error "
+            "FROM message_delivery_attempts a JOIN message_deliveries d ON d.id = a.delivery_id "
+            "WHERE d.channel = 'webhook' ORDER BY a.attempt")
+    assert [tuple(r) for r in history] == [("webhook", 1, False, 503, "HTTP 503"),
+                                           ("webhook", 2, True, 200, None)]
     # The same delivery id both times, and a valid signature over the exact body.
     (first_headers, _), (headers, body) = target.requests
     assert first_headers[DELIVERY_HEADER] == headers[DELIVERY_HEADER]
@@ -138,6 +146,29 @@ async def test_failing_endpoint_gives_up_after_max_attempts(pool, receiver) -> N
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT state, attempts, last_error FROM message_deliveries")
     assert tuple(row) == ("failed", 3, "HTTP 500")
+
+
+async def test_instances_never_send_the_same_delivery_at_once(pool, receiver, smtp) -> None:
+    """Several workers (instances) draining one outbox: each delivery is sent once."""
+    target, url = receiver
+    mailbox, smtp_port = smtp
+    await setup_client(pool, url)
+    async with pool.acquire() as conn:
+        for i in range(12):
+            await take_message(conn, NewMessage(client="KSL", disposition="info_only",
+                                                body=f"message {i}"))
+    workers = [DeliveryWorker(pool, SmtpSettings(port=smtp_port), batch=5) for _ in range(3)]
+    async with aiohttp.ClientSession() as http:
+        while sum(await asyncio.gather(*(w.run_once(http) for w in workers))):
+            pass
+    async with pool.acquire() as conn:
+        states = await conn.fetch("SELECT state, attempts, count(*) AS n FROM message_deliveries "
+                                  "GROUP BY state, attempts")
+        attempts = await conn.fetchval("SELECT count(*) FROM message_delivery_attempts")
+    assert [tuple(r) for r in states] == [("delivered", 1, 36)]
+    assert attempts == 36
+    assert len(target.requests) == 12 and len(mailbox.messages) == 24
+    assert len({h[DELIVERY_HEADER] for h, _ in target.requests}) == 12
 
 
 async def test_bad_messages_are_refused_clearly(pool) -> None:

@@ -58,10 +58,11 @@ async def place_callback(ami: AmiClient | None, conn: asyncpg.Connection, pbx: P
     if row is None:
         reason = f"no active client {client!r}"
     elif e164 is None:
-        reason = f"{number!r} is not a number that can be called"
+        reason = "the number is not one that can be called"
     elif not _EXTENSION.match(operator):
         reason = f"{operator!r} is not an extension"
     if reason is not None or row is None or e164 is None:
+        log.warning("callback_refused", client=client, operator=operator, reason=reason)
         return CallbackResult(False, reason or "refused")
     decision = check_calling_hours(e164, now, (row["calling_hours_start"],
                                                row["calling_hours_end"]), row["timezone"])

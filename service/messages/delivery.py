@@ -3,7 +3,14 @@
 Each delivery has a stable ``delivery_id`` (a UUID) sent with every attempt (header
 ``X-Orikaeshi-Delivery``, e-mail ``Message-ID``), so a receiver that gets one twice can tell.
 Failures are retried with exponential backoff (30 s, 1 min, 2 min, ... up to 1 h) for
-``max_attempts``, then marked failed; every attempt's result is kept on the row.
+``max_attempts``, then marked failed; every attempt is kept in
+``message_delivery_attempts`` and the delivery row holds the latest state.
+
+Claiming is a short transaction (``FOR UPDATE SKIP LOCKED``) that leases the due rows by
+moving their ``next_attempt_at`` past the attempt's time-out, so no transaction stays open
+while a client's server is slow, several instances never send the same delivery at once,
+and a delivery whose instance died mid-attempt is tried again once its lease runs out (the
+receiver may see its id twice, which is what the id is for).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -29,17 +37,25 @@ SIGNATURE_HEADER = "X-Orikaeshi-Signature"
 DELIVERY_HEADER = "X-Orikaeshi-Delivery"
 
 CLAIM_DUE = """
+WITH due AS (
+    SELECT id FROM message_deliveries
+     WHERE state = 'pending' AND next_attempt_at <= now()
+     ORDER BY next_attempt_at
+     LIMIT $1
+     FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE message_deliveries d SET next_attempt_at = now() + $2::float8 * interval '1 second'
+      FROM due WHERE d.id = due.id
+    RETURNING d.id, d.channel, d.target, d.delivery_id, d.attempts, d.message_id
+)
 SELECT d.id, d.channel, d.target, d.delivery_id, d.attempts, m.id AS message_id, m.client,
        m.caller_number, m.caller_name, m.disposition, m.body, m.taken_by, m.created_at,
        m.pbx_id, m.linkedid, m.obligation_id, c.name AS client_name,
        c.report_webhook_secret AS secret
-  FROM message_deliveries d
+  FROM leased d
   JOIN messages m ON m.id = d.message_id
   LEFT JOIN clients c ON c.code = m.client
- WHERE d.state = 'pending' AND d.next_attempt_at <= now()
- ORDER BY d.next_attempt_at
- LIMIT $1
- FOR UPDATE OF d SKIP LOCKED
+ ORDER BY d.id
 """
 
 
@@ -91,14 +107,26 @@ def backoff_s(attempts: int) -> float:
     return float(min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+
+
 class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, smtp: SmtpSettings, *, interval_s: float = 1.0,
-                 max_attempts: int = 10, http_timeout_s: float = 10.0) -> None:
+                 max_attempts: int = 10, http_timeout_s: float = 10.0, batch: int = 20,
+                 concurrency: int = 5) -> None:
         self.pool = pool
         self.smtp = smtp
         self.interval_s = interval_s
         self.max_attempts = max_attempts
         self.http_timeout = aiohttp.ClientTimeout(total=http_timeout_s)
+        self.batch = batch
+        self.concurrency = concurrency
+        # Longer than any attempt can take (HTTP or SMTP time-out), with room to record it.
+        self.lease_s = max(http_timeout_s, smtp.timeout_s) * 2 + 30
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -113,49 +141,70 @@ class DeliveryWorker:
                 await asyncio.sleep(self.interval_s)
 
     async def run_once(self, http: aiohttp.ClientSession) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
-        async with self.pool.acquire(timeout=5) as conn, conn.transaction():
-            rows = await conn.fetch(CLAIM_DUE, 50)
+        """Attempt every due delivery once (up to a batch); returns how many were attempted."""
+        async with self.pool.acquire(timeout=5) as conn:
+            rows = await conn.fetch(CLAIM_DUE, self.batch, self.lease_s)
+        if not rows:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(row: asyncpg.Record) -> None:
+            async with gate:
+                started = datetime.now(UTC)
+                result = await self._attempt(http, row)
+                async with self.pool.acquire(timeout=5) as conn:
+                    await self._record(conn, row, started, result)
+
+        async with asyncio.TaskGroup() as group:
             for row in rows:
-                error = await self._attempt(http, row)
-                await self._record(conn, row, error)
+                group.create_task(one(row))
         return len(rows)
 
-    async def _attempt(self, http: aiohttp.ClientSession, row: asyncpg.Record) -> str | None:
+    async def _attempt(self, http: aiohttp.ClientSession, row: asyncpg.Record) -> AttemptResult:
         try:
             if row["channel"] == "webhook":
                 body = json.dumps(payload(row), ensure_ascii=False).encode("utf-8")
                 headers = {"Content-Type": "application/json; charset=utf-8",
                            DELIVERY_HEADER: str(row["delivery_id"]),
                            SIGNATURE_HEADER: sign(row["secret"] or "", body)}
-                async with http.post(row["target"], data=body, headers=headers) as response:
+                async with http.post(row["target"], data=body, headers=headers,
+                                     allow_redirects=False) as response:
                     if 200 <= response.status < 300:
-                        return None
-                    return f"HTTP {response.status}"
+                        return AttemptResult(True, response.status)
+                    return AttemptResult(False, response.status, f"HTTP {response.status}")
             await aiosmtplib.send(
                 email_for(row, self.smtp), hostname=self.smtp.host, port=self.smtp.port,
                 username=self.smtp.username, password=self.smtp.password,
                 start_tls=self.smtp.starttls, timeout=self.smtp.timeout_s)
-            return None
+            return AttemptResult(True)
         except (aiohttp.ClientError, aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
+            return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
 
     async def _record(self, conn: asyncpg.Connection, row: asyncpg.Record,
-                      error: str | None) -> None:
+                      started: datetime, result: AttemptResult) -> None:
         attempts = row["attempts"] + 1
-        if error is None:
-            self.delivered += 1
+        async with conn.transaction():
             await conn.execute(
-                "UPDATE message_deliveries SET state = 'delivered', attempts = $2, "
-                "delivered_at = now(), last_error = NULL WHERE id = $1", row["id"], attempts)
-            log.info("message_delivered", channel=row["channel"], message=row["message_id"],
-                     attempts=attempts)
-            return
-        self.failed_attempts += 1
-        final = attempts >= self.max_attempts
-        await conn.execute(
-            "UPDATE message_deliveries SET state = $2, attempts = $3, last_error = $4, "
-            "next_attempt_at = now() + $5::float8 * interval '1 second' WHERE id = $1",
-            row["id"], "failed" if final else "pending", attempts, error, backoff_s(attempts))
+                """INSERT INTO message_delivery_attempts (delivery_id, attempt, started_at, ok,
+                       status, error) VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (delivery_id, attempt) DO NOTHING""",
+                row["id"], attempts, started, result.ok, result.status, result.error)
+            if result.ok:
+                self.delivered += 1
+                await conn.execute(
+                    "UPDATE message_deliveries SET state = 'delivered', attempts = $2, "
+                    "delivered_at = now(), last_error = NULL WHERE id = $1", row["id"],
+                    attempts)
+                log.info("message_delivered", channel=row["channel"],
+                         message=row["message_id"], attempts=attempts)
+                return
+            self.failed_attempts += 1
+            final = attempts >= self.max_attempts
+            await conn.execute(
+                "UPDATE message_deliveries SET state = $2, attempts = $3, last_error = $4, "
+                "next_attempt_at = now() + $5::float8 * interval '1 second' WHERE id = $1",
+                row["id"], "failed" if final else "pending", attempts, result.error,
+                backoff_s(attempts))
         log.warning("message_delivery_failed", channel=row["channel"],
-                    message=row["message_id"], attempts=attempts, error=error, final=final)
+                    message=row["message_id"], attempts=attempts, error=result.error,
+                    final=final)

@@ -17,11 +17,12 @@ DEFAULT_DEADLINE_S = 24 * 3600.0
 
 CLAIM_ENDED = """
 SELECT c.id, c.pbx_id, c.linkedid, c.direction, c.client, c.started_at, c.answered_at,
-       c.outcome, c.caller_e164, c.caller_number, c.callee_e164, c.dial_result, c.placed_by,
-       cl.callback_deadline_s
+       c.outcome, c.forward_answered, c.caller_e164, c.caller_number, c.callee_e164,
+       c.dial_result, c.placed_by, cl.callback_deadline_s
   FROM calls c LEFT JOIN clients cl ON cl.code = c.client
  WHERE c.ended_at IS NOT NULL AND c.callbacks_seen_at IS NULL
-   AND (c.direction = 'outbound' OR c.outcome IS DISTINCT FROM 'unknown')
+   -- an inbound call without its outcome yet (or ``unknown``: an outage) waits for it
+   AND (c.direction = 'outbound' OR (c.outcome IS NOT NULL AND c.outcome <> 'unknown'))
  ORDER BY c.ended_at
  LIMIT $1
  FOR UPDATE OF c SKIP LOCKED
@@ -31,15 +32,28 @@ SELECT c.id, c.pbx_id, c.linkedid, c.direction, c.client, c.started_at, c.answer
 async def open_or_join(conn: asyncpg.Connection, client: str, caller_e164: str | None,
                        caller_number: str | None, opened_at: datetime, deadline_s: float,
                        reason: str, call: tuple[str, str] | None) -> int:
-    """The open obligation for (client, number), opened now if there is none; a call joins
-    it once.  A number that cannot be called back gets a record of its own."""
+    """The obligation a call (or message) at ``opened_at`` belongs to: the open one for
+    (client, number), opened now if there is none; a call joins it once.  A call that reaches
+    us late, from before a call back that already fulfilled an obligation, joins that one
+    (the call back answered it too).  A number that cannot be called back gets a record of
+    its own."""
     if call is not None:
         known = await conn.fetchval(
             "SELECT obligation_id FROM obligation_calls WHERE pbx_id = $1 AND linkedid = $2",
             *call)
         if known is not None:
             return int(known)
-    if caller_e164 is None:
+    covered = None if caller_e164 is None else await conn.fetchval(
+        """UPDATE callback_obligations SET calls = calls + 1, updated_at = now(),
+               opened_at = LEAST(opened_at, $3)
+            WHERE id = (SELECT id FROM callback_obligations
+                         WHERE client = $1 AND caller_e164 = $2 AND state = 'fulfilled'
+                           AND fulfilled_at > $3
+                         ORDER BY fulfilled_at LIMIT 1)
+           RETURNING id""", client, caller_e164, opened_at)
+    if covered is not None:
+        obligation = covered
+    elif caller_e164 is None:
         obligation = await conn.fetchval(
             """INSERT INTO callback_obligations (client, caller_e164, caller_number, state,
                    reason, opened_at) VALUES ($1, NULL, $2, 'cannot_call_back', $3, $4)
@@ -59,7 +73,53 @@ async def open_or_join(conn: asyncpg.Connection, client: str, caller_e164: str |
     if call is not None:
         await conn.execute("INSERT INTO obligation_calls (pbx_id, linkedid, obligation_id) "
                            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", *call, obligation)
+    if caller_e164 is not None and covered is None:
+        await _catch_up(conn, int(obligation))
     return int(obligation)
+
+
+# Call backs already in the ledger for an obligation just opened (or opened earlier by a late
+# call): a missed call that reaches PostgreSQL after the call back that answered it (outage
+# spool, reconciliation) must not leave an obligation open that was in fact fulfilled.
+CATCH_UP = """
+SELECT c.pbx_id, c.linkedid, c.placed_by, c.started_at, c.answered_at, c.dial_result
+  FROM callback_obligations o
+  JOIN calls c ON c.callee_e164 = o.caller_e164 AND c.client = o.client
+ WHERE o.id = $1 AND o.state = 'open' AND c.direction = 'outbound'
+   AND c.ended_at IS NOT NULL AND c.started_at >= o.opened_at
+ ORDER BY c.started_at
+"""
+
+
+async def _catch_up(conn: asyncpg.Connection, obligation_id: int) -> None:
+    for row in await conn.fetch(CATCH_UP, obligation_id):
+        result = row["dial_result"] or "failed"
+        await _attempt(conn, obligation_id, row["pbx_id"], row["linkedid"], row["placed_by"],
+                       row["started_at"], row["answered_at"], result,
+                       result == "answered" and row["answered_at"] is not None)
+
+
+async def _attempt(conn: asyncpg.Connection, obligation_id: int, pbx_id: str, linkedid: str,
+                   placed_by: str | None, started_at: datetime, answered_at: datetime | None,
+                   result: str, fulfils: bool) -> bool:
+    """Keep the attempt (a later, better-informed record of the same call replaces its
+    result); an answered one fulfils the obligation, verified.  True if it did."""
+    await conn.execute(
+        """INSERT INTO callback_attempts (obligation_id, pbx_id, linkedid, placed_by,
+               started_at, answered_at, result) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (obligation_id, pbx_id, linkedid) DO UPDATE SET
+               result = EXCLUDED.result, answered_at = EXCLUDED.answered_at,
+               placed_by = COALESCE(EXCLUDED.placed_by, callback_attempts.placed_by)""",
+        obligation_id, pbx_id, linkedid, placed_by, started_at, answered_at, result)
+    if not fulfils:
+        return False
+    done = await conn.execute(
+        """UPDATE callback_obligations SET state = 'fulfilled', fulfilment = 'verified',
+               fulfilled_at = $2, fulfilled_by = $3, fulfilled_pbx = $4,
+               fulfilled_linkedid = $5, updated_at = now()
+           WHERE id = $1 AND state = 'open'""",
+        obligation_id, answered_at, placed_by, pbx_id, linkedid)
+    return bool(done.endswith(" 1"))
 
 
 async def record_attempt(conn: asyncpg.Connection, call: EndedCall) -> list[int]:
@@ -75,19 +135,8 @@ async def record_attempt(conn: asyncpg.Connection, call: EndedCall) -> list[int]
         call.started_at)
     fulfilled = []
     for row in rows:
-        await conn.execute(
-            """INSERT INTO callback_attempts (obligation_id, pbx_id, linkedid, placed_by,
-                   started_at, answered_at, result) VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT DO NOTHING""",
-            row["id"], call.pbx_id, call.linkedid, call.placed_by, call.started_at,
-            call.answered_at, result)
-        if fulfils:
-            await conn.execute(
-                """UPDATE callback_obligations SET state = 'fulfilled', fulfilment = 'verified',
-                       fulfilled_at = $2, fulfilled_by = $3, fulfilled_pbx = $4,
-                       fulfilled_linkedid = $5, updated_at = now()
-                   WHERE id = $1 AND state = 'open'""",
-                row["id"], call.answered_at, call.placed_by, call.pbx_id, call.linkedid)
+        if await _attempt(conn, int(row["id"]), call.pbx_id, call.linkedid, call.placed_by,
+                          call.started_at, call.answered_at, result, fulfils):
             fulfilled.append(int(row["id"]))
     return fulfilled
 
