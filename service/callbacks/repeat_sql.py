@@ -16,8 +16,12 @@ import asyncpg
 
 from service.routing.repeat import RepeatHistory
 
+# The lower bound (the window's start, or the last call back if later) is one scalar
+# subquery, so PostgreSQL evaluates it first and uses it as an index condition on
+# calls_repeat: only the caller's calls inside it are read from the heap (to leave out the
+# current call), never the caller's whole history.
 REPEAT_SQL = """
-WITH callback AS (
+WITH callback AS MATERIALIZED (
     SELECT greatest(
         (SELECT max(answered_at) FROM calls
           WHERE client = $1 AND callee_e164 = $2 AND direction = 'outbound'
@@ -25,10 +29,11 @@ WITH callback AS (
         (SELECT max(fulfilled_at) FROM callback_obligations
           WHERE client = $1 AND caller_e164 = $2 AND state = 'fulfilled'
             AND fulfilled_at <= $3)) AS at
-), counted AS (
-    SELECT c.started_at FROM calls c, callback
+), counted AS MATERIALIZED (
+    SELECT c.started_at FROM calls c
      WHERE c.client = $1 AND c.caller_e164 = $2 AND c.direction = 'inbound'
-       AND c.started_at > greatest($3 - $4::interval, coalesce(callback.at, '-infinity'))
+       AND c.started_at > (SELECT greatest($3 - $4::interval, coalesce(at, '-infinity'))
+                             FROM callback)
        AND c.started_at <= $3
        AND ($5::text IS NULL OR NOT ($5 = ANY (c.uniqueids)))
 )
