@@ -221,6 +221,7 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None
     app[CONFIG] = config
     app[STARTED] = time.time()
     app[BROADCASTER] = Broadcaster()
+    app.on_shutdown.append(app[BROADCASTER].shutdown)
     app[OPERATOR_STATES] = OperatorStates()
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)

@@ -123,7 +123,7 @@ class ReplayServer:
                  disconnect_after: int | None = None, gap: int = 0,
                  username: str | None = None, secret: str | None = None,
                  rebase_to: float | None = None, after_login_s: float = 0.5,
-                 hold_after_cut: bool = False) -> None:
+                 hold_after_cut: bool = False, gate: asyncio.Event | None = None) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -136,6 +136,8 @@ class ReplayServer:
         self.gap = gap
         self.username, self.secret = username, secret
         self.after_login_s = after_login_s
+        # Tests may hold the recording back (after login) until they are ready to watch it.
+        self.gate = gate
         # Set when the test disconnect happened; with hold_after_cut, connections are
         # refused (a PBX that is unreachable) until resume() is called.
         self.cut = asyncio.Event()
@@ -214,6 +216,8 @@ class ReplayServer:
             # before much else happens; give it that moment instead of a burst of events.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(answered.wait(), self.after_login_s)
+            if self.gate is not None:
+                await self.gate.wait()
             last_t: float | None = None
             served = 0
             messages = connection.messages

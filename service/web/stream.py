@@ -45,11 +45,26 @@ class Subscriber:
             self.lagging = True
 
 
+_SHUTDOWN: dict[str, Any] = {"kind": "shutdown"}
+
+
 class Broadcaster:
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
         self.received = 0
         self.listening = asyncio.Event()
+        self.closing = False
+
+    async def shutdown(self, app: web.Application) -> None:
+        """``on_shutdown``: end every open stream now, rather than after the server's
+        shutdown timeout (pages reconnect to another instance, or to this one restarted)."""
+        self.closing = True
+        for subscriber in list(self.subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscriber.queue.put_nowait(_SHUTDOWN)
+            if subscriber.queue.full():
+                subscriber.queue.get_nowait()
+                subscriber.queue.put_nowait(_SHUTDOWN)
 
     def publish(self, event: dict[str, Any]) -> None:
         self.received += 1
@@ -100,6 +115,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    if broadcaster.closing:
+        raise web.HTTPServiceUnavailable()
     subscriber = Subscriber(client_scope(request))
     broadcaster.subscribers.add(subscriber)
     try:
@@ -110,6 +127,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
+            if event is _SHUTDOWN:
+                break
             if subscriber.lagging:
                 subscriber.lagging = False
                 while not subscriber.queue.empty():

@@ -38,7 +38,7 @@ async function refresh() {
   replace("alerts", ...board.alerts.map(alertLine));
   replace("queues", table(["queue", "waiting", "longest"], board.queues.map((q) =>
     el("tr", {}, el("td", {}, q.queue), el("td", {}, q.waiting),
-      el("td", {}, seconds(q.longest_wait_s)))))));
+      el("td", {}, seconds(q.longest_wait_s))))));
   replace("live", table(["client", "caller", "name", "since", "by", ""], board.live_calls.map((c) =>
     el("tr", { "data-linkedid": c.linkedid },
       el("td", {}, c.client || ""), el("td", {}, c.caller_e164 || t("withheld")),
