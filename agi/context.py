@@ -24,3 +24,5 @@ class AgiContext:
     clock: Callable[[], datetime] = utc_now
     # Records an escalation requested by feature code (the escalate route).
     record_escalation: Callable[[FeatureCodeEscalation], Awaitable[None]] | None = None
+    # Records a listen/whisper/barge by feature code: (supervisor, operator, mode).
+    record_spy: Callable[[str, str, str], Awaitable[None]] | None = None

@@ -21,6 +21,7 @@ from agi.context import AgiContext
 from agi.escalate import escalate
 from agi.route import route
 from agi.server import AgiServer
+from agi.spy import spy
 from service.appkeys import (
     AGI,
     BROADCASTER,
@@ -45,6 +46,7 @@ from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
+from service.store.web_queries import record_spy_use
 from service.web.auth import make_middleware, public
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
@@ -130,12 +132,22 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     async def record_escalation(request: FeatureCodeEscalation) -> None:
         await record_feature_code(app[POOL], config.pbxs, request)
 
-    context = AgiContext(routing, lookup, record_escalation=record_escalation)
+    async def record_spy(supervisor: str, operator: str, mode: str) -> None:
+        try:
+            async with app[POOL].acquire(timeout=2) as conn:
+                await record_spy_use(conn, supervisor=supervisor, phone=supervisor,
+                                     operator=operator, mode=mode, result="feature_code")
+        except TRANSIENT_ERRORS as exc:
+            log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
+
+    context = AgiContext(routing, lookup, record_escalation=record_escalation,
+                         record_spy=record_spy)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions)
     server.add_route("route", route)
     server.add_route("escalate", escalate)
+    server.add_route("spy", spy)
     await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     yield

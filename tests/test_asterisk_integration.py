@@ -203,3 +203,78 @@ async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is
     answered = [r for r in rows.values() if r["outcome"] == "answered"]
     assert answered, rows
     assert {r["answered_by"] for r in answered} <= {"201", "211"}
+
+
+async def test_supervisor_feature_code_whispers_and_is_audited(pool, tmp_path: Path) -> None:
+    """*222<ext> from a supervisor's phone spies on that operator's call (ChanSpy with the
+    whisper option), and the service records the use like a dashboard click."""
+    from agi.spy import spy
+
+    directory = parse_clients(CLIENTS, "live.yaml")
+    agi_port = free_port()
+    queues = (REPO / "dialplan" / "queues.conf.sample").read_text()
+    extensions_conf = extensions(agi_port).replace(
+        " same => n,Wait(3)\n", " same => n,Wait(12)\n").replace(
+        "[globals]\n", "[globals]\nORIKAESHI_SPY_PREFIX = Local/\n") + f"""
+#include {REPO / "dialplan" / "supervisor.conf"}
+
+[test-supervisor-phone]
+include => orikaeshi-supervisor
+"""
+    pbx = LiveAsterisk(tmp_path / "asterisk", extensions_conf, queues=queues,
+                       extra_files={"orikaeshi-fallback.conf": render_fallback(directory)})
+    pbx.start()
+    audited: list[tuple[str, str, str]] = []
+
+    async def record_spy(supervisor: str, operator: str, mode: str) -> None:
+        audited.append((supervisor, operator, mode))
+
+    cache = RoutingCache()
+    cache.directory = directory
+    agi = AgiServer(state=AgiContext(cache, record_spy=record_spy))
+    agi.add_route("route", route)
+    agi.add_route("spy", spy)
+    await agi.start("127.0.0.1", agi_port)
+    events: list[AmiMessage] = []
+    booted = asyncio.Event()
+
+    def watch(batch: list[AmiMessage]) -> None:
+        events.extend(batch)
+        if any(event.get("Event") == "FullyBooted" for event in batch):
+            booted.set()
+
+    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch)
+    try:
+        async with running(control.run()):
+            await asyncio.wait_for(booted.wait(), 30)
+            await control.send_action({"Action": "QueueAdd", "Queue": "q-ksl",
+                                       "Interface": "Local/201@test-operators/n"})
+            await control.send_action({
+                "Action": "Originate", "Channel": "Local/0312345678@orikaeshi-inbound/n",
+                "Application": "Wait", "Data": "15", "CallerID": '"Caller" <09011112222>',
+                "Async": "true"})
+            for _ in range(100):
+                if any(e.get("Event") == "AgentConnect" for e in events):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the operator never answered")
+            await control.send_action({
+                "Action": "Originate", "Channel": "Local/*222201@test-supervisor-phone/n",
+                "Application": "Wait", "Data": "5", "CallerID": '"sup" <301>',
+                "Async": "true"})
+            for _ in range(100):
+                spying = [e for e in events if e.get("Event") == "ChanSpyStart"]
+                if spying:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("ChanSpy never started")
+    finally:
+        await agi.close()
+        pbx.stop()
+    assert spying[0]["SpyeeChannel"].startswith("Local/201@test-operators")
+    spy_app = [e for e in events if e.get("Event") == "Newexten"
+               and e.get("Application") == "ChanSpy"]
+    assert spy_app and spy_app[0]["AppData"].endswith(",qwdE")
+    assert audited and audited[0][1:] == ("201", "whisper")

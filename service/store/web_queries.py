@@ -228,3 +228,14 @@ def day_start(now: datetime, tz: str = "Asia/Tokyo") -> datetime:
     local = now.astimezone(ZoneInfo(tz))
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
+
+
+async def record_spy_use(conn: asyncpg.Connection, *, supervisor: str, phone: str,
+                         operator: str, mode: str, result: str, channel: str | None = None,
+                         linkedid: str | None = None, detail: str | None = None) -> int:
+    """One row of the spying audit (dashboard button or feature code)."""
+    return int(await conn.fetchval(
+        """INSERT INTO spy_audit (supervisor, supervisor_phone, operator, spied_channel,
+               linkedid, mode, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING id""", supervisor, phone, operator, channel, linkedid, mode, result,
+        detail))

@@ -107,11 +107,9 @@ async def spy(request: web.Request) -> web.Response:
                 detail = getattr(answer, "message", "") or result
             except AmiError as exc:
                 detail = str(exc)
-        audit_id = await conn.fetchval(
-            """INSERT INTO spy_audit (supervisor, supervisor_phone, operator, spied_channel,
-                   linkedid, mode, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               RETURNING id""", user.username, phone, operator, channel, linkedid, mode,
-            result, detail)
+        audit_id = await web_queries.record_spy_use(
+            conn, supervisor=user.username, phone=phone, operator=operator, mode=str(mode),
+            result=result, channel=channel, linkedid=linkedid, detail=detail)
     return ok({"result": result, "detail": detail, "audit": audit_id},
               status=202 if result == "originated" else 502)
 
