@@ -37,7 +37,8 @@ def payloads(records: list[Record], now: float) -> list[str]:
                 "answered_at": row["answered_at"], "ended_at": row["ended_at"],
                 "outcome": row["outcome"], "answered_by": row["answered_by"],
                 "escalated": row["escalated"],
-                "escalation_reason": row["escalation_reason"], "ts": now},
+                "escalation_reason": row["escalation_reason"],
+                "event_at": row.get("last_event_at"), "ts": now},
                 separators=(",", ":")))
     for kind, row in records:
         if kind == "ring" and row["result"] == "ringing":

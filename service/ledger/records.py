@@ -63,6 +63,8 @@ def call_records(call: Call) -> list[Record]:
         "placed_by": call.placed_by,
         "dial_result": call.dial_result,
         "end_seen": call.end_seen,
+        # Not a column: when the newest event behind this record happened (live latency).
+        "last_event_at": call.last_event_at,
     }]]
     for stint in call.stints:
         records.append(["stint", {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -123,7 +124,8 @@ class ReplayServer:
                  disconnect_after: int | None = None, gap: int = 0,
                  username: str | None = None, secret: str | None = None,
                  rebase_to: float | None = None, after_login_s: float = 0.5,
-                 hold_after_cut: bool = False, gate: asyncio.Event | None = None) -> None:
+                 hold_after_cut: bool = False, gate: asyncio.Event | None = None,
+                 live_clock: bool = False) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -136,6 +138,9 @@ class ReplayServer:
         self.gap = gap
         self.username, self.secret = username, secret
         self.after_login_s = after_login_s
+        # live_clock: the recording's clock is moved, when streaming starts, to "now", so
+        # that (paced at speed 1) every Timestamp is the moment the event is sent.
+        self.live_clock = live_clock
         # Tests may hold the recording back (after login) until they are ready to watch it.
         self.gate = gate
         # Set when the test disconnect happened; with hold_after_cut, connections are
@@ -218,7 +223,14 @@ class ReplayServer:
                 await asyncio.wait_for(answered.wait(), self.after_login_s)
             if self.gate is not None:
                 await self.gate.wait()
-            last_t: float | None = None
+            if self.live_clock and self.base is not None:
+                first_t = next((m.t for m in connection.messages[start:] if m.t is not None),
+                               0.0)
+                self.offset = time.time() - self.base - first_t
+                self.live_clock = False
+            # Paced on an absolute schedule (first message's time + t / speed): sleeping the
+            # gap between messages would add every sleep's overshoot to all later ones.
+            first: tuple[float, float] | None = None  # (wall clock, recording t)
             served = 0
             messages = connection.messages
             position = start
@@ -229,9 +241,12 @@ class ReplayServer:
                 if not message.is_event:
                     continue  # the recorder's own responses mean nothing to this client
                 if self.speed > 0 and message.t is not None:
-                    if last_t is not None and message.t > last_t:
-                        await asyncio.sleep((message.t - last_t) / self.speed)
-                    last_t = message.t
+                    if first is None:
+                        first = (time.monotonic(), message.t)
+                    due = first[0] + (message.t - first[1]) / self.speed
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 await self._write(writer, self._with_stamp(message), lock)
                 served += 1
                 if (index == 0 and self.disconnect_after is not None
