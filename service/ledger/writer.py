@@ -74,12 +74,16 @@ class LedgerWriter:
                 self._wake.clear()
                 await self.flush()
         finally:
-            await asyncio.shield(self.flush())
+            await asyncio.shield(self.flush(final=True))
 
-    async def flush(self) -> None:
+    async def flush(self, final: bool = False) -> None:
+        """Write what is pending.  ``final`` (on the way out) tries the database once more
+        even inside the retry pause after a failure."""
         async with self._lock:
             batch = list(self._pending.values())
             self._pending.clear()
+            if final:
+                self._next_retry = 0.0
             if self.spool.pending and not await self._drain_spool():
                 if batch:
                     self._spool(batch)

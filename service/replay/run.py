@@ -77,7 +77,7 @@ async def replay_into(pool: asyncpg.Pool, config: Config, server: ReplayServer,
         await pipeline.client.logged_in.wait()
         await pipeline.client.send_action({"Action": "Ping"})
         await pipeline.client.drained()
-        await pipeline.writer.flush()
+        await pipeline.writer.flush(final=True)
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
