@@ -6,11 +6,17 @@ history of 10 million inbound calls in PostgreSQL (kept between runs in the data
 The server runs in its own process pinned to one core; the generator (an asyncio Protocol
 that answers every command ``200 result=1`` as Asterisk does) runs pinned to the other.
 
-For orikaeshi's route and, in the same run, for panoramisk 1.4's bare ``Application`` setting
-the same variables to constants, it prints:
+For orikaeshi's route (on the service's event loop, uvloop, and on asyncio's) and, in the
+same run, for panoramisk 1.4's bare ``Application`` setting the same variables to constants
+(on asyncio's loop, as panoramisk runs by default, and on uvloop, to show what the loop alone
+gives), it prints:
 
   (a) the saturated rate with 200 sessions in flight;
   (b) p50/p99 session latency at an offered 1,000 sessions/s (open loop).
+
+10% of the sessions (``--repeat-share``) come from a caller who called the same client in the
+last 70 hours, so their repeat lookup runs in PostgreSQL; the others are new callers, answered
+from memory.  Those sessions' own p50/p99 are printed too.
 
     .venv/bin/python bench/agi_route.py                  # 10M calls of history
     .venv/bin/python bench/agi_route.py --calls 1000000 --seconds 5
@@ -27,6 +33,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,6 +49,10 @@ BENCH_DB = "orikaeshi_bench_routing"
 CLIENTS = 1000
 NUMBERS = 1_000_000
 YEAR_S = 365 * 86400
+# The history is written in time order, as a real ledger is (the last days' calls sit together
+# at the end of the table); it is rebuilt when its layout changes or its newest call is more
+# than a day old, because repeat windows count back from now.
+LAYOUT = "orikaeshi bench history v2 (time-ordered, one year up to the build)"
 
 
 def did(i: int) -> str:
@@ -75,11 +86,14 @@ async def ensure_history(server_url: str, calls: int) -> str:
                 have = await conn.fetchval("SELECT count(*) FROM calls WHERE pbx_id = 'bench'")
                 indexes = await conn.fetchval(
                     "SELECT count(*) FROM pg_indexes WHERE indexname = 'calls_repeat'")
+                layout = await conn.fetchval("SELECT obj_description('calls'::regclass)")
+                fresh = await conn.fetchval(
+                    "SELECT max(started_at) > now() - interval '1 day' FROM calls")
             except asyncpg.UndefinedTableError:
-                have, indexes = -1, 0
+                have, indexes, layout, fresh = -1, 0, None, False
             finally:
                 await conn.close()
-            if have == calls and indexes:
+            if have == calls and indexes and layout == LAYOUT and fresh:
                 await migrate_url(url)
                 return url
             await admin.execute(f'DROP DATABASE "{BENCH_DB}" WITH (FORCE)')
@@ -109,8 +123,8 @@ async def ensure_history(server_url: str, calls: int) -> str:
                        '090' || lpad((g % {NUMBERS})::text, 8, '0'),
                        '+8190' || lpad((g % {NUMBERS})::text, 8, '0'),
                        'h' || g, ARRAY['h' || g],
-                       now() - ((g::bigint * 7919) % {YEAR_S}) * interval '1 second',
-                       now() - ((g::bigint * 7919) % {YEAR_S}) * interval '1 second'
+                       now() - ({calls} - g) * interval '{YEAR_S / calls} seconds',
+                       now() - ({calls} - g) * interval '{YEAR_S / calls} seconds'
                              + interval '2 minutes',
                        (ARRAY['answered','abandoned','short_abandon','timeout'])[1 + g % 4],
                        g % 40, g % 300, (200 + g % 20)::text, now()
@@ -119,6 +133,7 @@ async def ensure_history(server_url: str, calls: int) -> str:
         for index in indexes:
             await conn.execute(index["indexdef"])
         await conn.execute("ANALYZE calls")
+        await conn.execute(f"COMMENT ON TABLE calls IS '{LAYOUT}'")
         print(f"history built in {time.perf_counter() - started:.0f} s", flush=True)
         return url
     finally:
@@ -127,22 +142,24 @@ async def ensure_history(server_url: str, calls: int) -> str:
 
 # -- servers (each in its own process, pinned) ----------------------------------------------
 
-def serve_orikaeshi(url: str, port_queue: multiprocessing.Queue, cpu: int | None) -> None:
+def serve_orikaeshi(url: str, port_queue: multiprocessing.Queue, cpu: int | None,
+                    event_loop: str) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     configure_logging("error", "console")
+    from service.eventloop import freeze_startup_objects, loop_factory
 
     async def main() -> None:
         from agi.context import AgiContext
         from agi.route import route
         from agi.server import AgiServer
         from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
-        from service.callbacks.repeat_sql import SqlRepeatLookup
+        from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
         from service.clients.schema import parse_clients
         from service.routing.cache import RoutingCache
         from service.store.db import create_pool
 
-        pool = await create_pool(url, min_size=4, max_size=16, read_only_fast=True)
+        pool = await create_lookup_pool(url)  # as service/app.py
         listen_pool = await create_pool(url, min_size=1, max_size=2)
         cache = RoutingCache()
         cache.directory = parse_clients(clients_yaml(), "bench.yaml")
@@ -156,14 +173,17 @@ def serve_orikaeshi(url: str, port_queue: multiprocessing.Queue, cpu: int | None
         lookup = FilteredRepeatLookup(SqlRepeatLookup(pool), recent)
         server = AgiServer(state=AgiContext(cache, lookup), max_sessions=1000)
         server.add_route("route", route)
+        freeze_startup_objects()  # as `orikaeshi serve` does
         port_queue.put(await server.start("127.0.0.1", 0))
         await watcher
 
-    asyncio.run(main())
+    # The service's own event loop (uvloop unless configured otherwise), as `orikaeshi serve`.
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(main())
 
 
 def serve_panoramisk(variables: int, port_queue: multiprocessing.Queue,
-                     cpu: int | None) -> None:
+                     cpu: int | None, on_uvloop: bool = False) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     import logging
@@ -184,7 +204,11 @@ def serve_panoramisk(variables: int, port_queue: multiprocessing.Queue,
         port_queue.put(server.sockets[0].getsockname()[1])
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    if on_uvloop:
+        import uvloop
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
 # -- the load generator: Asterisk's side, as lean as possible ---------------------------------
@@ -220,9 +244,31 @@ class Session(asyncio.Protocol):
             self.done.set_result((time.perf_counter() - self.started, self.commands))
 
 
-def headers_for(i: int, rnd: random.Random) -> bytes:
-    number = caller(rnd.randrange(NUMBERS))
-    client = rnd.randrange(CLIENTS)
+# Share of sessions from a caller who already called the same client inside the repeat window:
+# those cannot be answered from memory and cost a query in PostgreSQL.
+REPEAT_SHARE = 0.10
+RECENT_PAIRS: list[tuple[int, int]] = []  # (client, number) with a call in the last 72 h
+
+
+async def load_recent_pairs(url: str, limit: int = 20_000) -> list[tuple[int, int]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT client, caller_number FROM calls WHERE started_at > now() - interval '70h' "
+            "AND pbx_id = 'bench' LIMIT $1", limit)
+    finally:
+        await conn.close()
+    return [(int(r["client"][1:]), int(r["caller_number"][3:])) for r in rows]
+
+
+def headers_for(i: int, rnd: random.Random) -> tuple[bytes, bool]:
+    """One session's headers, and whether its caller called the client inside the window."""
+    repeat = bool(RECENT_PAIRS) and rnd.random() < REPEAT_SHARE
+    if repeat:
+        client, number_index = rnd.choice(RECENT_PAIRS)
+    else:
+        client, number_index = rnd.randrange(CLIENTS), rnd.randrange(NUMBERS)
+    number = caller(number_index)
     pairs = [("agi_network", "yes"), ("agi_network_script", "route"),
              ("agi_request", "agi://127.0.0.1/route"),
              ("agi_channel", f"PJSIP/trunk-{i:08x}"), ("agi_language", "ja"),
@@ -234,7 +280,7 @@ def headers_for(i: int, rnd: random.Random) -> bytes:
              ("agi_context", "orikaeshi-inbound"), ("agi_extension", did(client)),
              ("agi_priority", "4"), ("agi_enhanced", "0.0"), ("agi_accountcode", ""),
              ("agi_threadid", "140439889888960"), ("agi_arg_1", did(client))]
-    return ("".join(f"{k}: {v}\n" for k, v in pairs) + "\n").encode()
+    return ("".join(f"{k}: {v}\n" for k, v in pairs) + "\n").encode(), repeat
 
 
 async def one(loop: asyncio.AbstractEventLoop, port: int, headers: bytes) -> tuple[float, int]:
@@ -243,9 +289,10 @@ async def one(loop: asyncio.AbstractEventLoop, port: int, headers: bytes) -> tup
     return await done
 
 
-async def saturated(port: int, in_flight: int, seconds: float) -> tuple[float, int]:
+async def saturated(port: int, in_flight: int, seconds: float,
+                    seed: int = 1) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
-    rnd = random.Random(1)
+    rnd = random.Random(seed)
     count = 0
     commands = 0
     deadline = time.perf_counter() + seconds
@@ -253,7 +300,7 @@ async def saturated(port: int, in_flight: int, seconds: float) -> tuple[float, i
     async def worker() -> None:
         nonlocal count, commands
         while time.perf_counter() < deadline:
-            _, n = await one(loop, port, headers_for(count, rnd))
+            _, n = await one(loop, port, headers_for(count, rnd)[0])
             count += 1
             commands += n
 
@@ -262,19 +309,26 @@ async def saturated(port: int, in_flight: int, seconds: float) -> tuple[float, i
     return count / (time.perf_counter() - started), commands // max(count, 1)
 
 
-async def offered(port: int, rate: float, seconds: float) -> list[float]:
+async def offered(port: int, rate: float, seconds: float) -> list[tuple[float, bool]]:
     loop = asyncio.get_running_loop()
     rnd = random.Random(2)
     total = int(rate * seconds)
     start = time.perf_counter()
     tasks = []
+    kinds: list[bool] = []
     for i in range(total):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(loop, port, headers_for(i, rnd))))
+        headers, repeat = headers_for(i, rnd)
+        kinds.append(repeat)
+        tasks.append(asyncio.create_task(one(loop, port, headers)))
     results = await asyncio.gather(*tasks)
-    return [latency for latency, _ in results]
+    return [(latency, repeat) for (latency, _), repeat in zip(results, kinds, strict=True)]
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[max(0, int(len(ordered) * q) - 1)]
 
 
 def measure(port: int, pid: int, seconds: float, rate: float) -> dict[str, float]:
@@ -283,19 +337,23 @@ def measure(port: int, pid: int, seconds: float, rate: float) -> dict[str, float
     server = psutil.Process(pid)
 
     async def run() -> dict[str, float]:
-        await saturated(port, 50, 1.0)  # warm-up: connections, caches, plans
+        await saturated(port, 50, 1.0, seed=0)  # warm-up: connections, caches, plans
         Session.unchecked = 0
         cpu_before = sum(server.cpu_times()[:2])
         sat, commands = await saturated(port, 200, seconds)
         busy = (sum(server.cpu_times()[:2]) - cpu_before) / seconds
         unchecked_saturated = Session.unchecked
         Session.unchecked = 0
-        latencies = sorted(await offered(port, rate, seconds))
+        sessions = await offered(port, rate, seconds)
+        latencies = sorted(latency for latency, _ in sessions)
+        repeats = sorted(latency for latency, repeat in sessions if repeat) or [0.0]
         return {"saturated": sat, "commands": commands, "server_cpu": busy,
                 "unchecked_saturated": unchecked_saturated,
                 "unchecked_offered": Session.unchecked,
                 "p50_ms": statistics.median(latencies) * 1000,
-                "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+                "p99_ms": percentile(latencies, 0.99) * 1000,
+                "repeat_p50_ms": statistics.median(repeats) * 1000,
+                "repeat_p99_ms": percentile(repeats, 0.99) * 1000}
     return asyncio.run(run())
 
 
@@ -311,10 +369,13 @@ def route_variables() -> int:
 
 
 def main() -> None:
+    global REPEAT_SHARE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--repeat-share", type=float, default=REPEAT_SHARE,
+                        help="share of sessions from callers with a call in the window")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--generator-cpu", type=int, default=1)
     args = parser.parse_args()
@@ -324,14 +385,21 @@ def main() -> None:
         os.sched_setaffinity(0, {args.generator_cpu})
     config = dataclasses.replace(Config())
     url = asyncio.run(_prepare(config, args.calls))
+    REPEAT_SHARE = args.repeat_share
+    RECENT_PAIRS[:] = asyncio.run(load_recent_pairs(url))
     results = {}
-    for name in ("orikaeshi", "panoramisk"):
+    server_cpu = args.server_cpu if pin else None
+    for name in ("orikaeshi", "orikaeshi-asyncio", "panoramisk", "panoramisk-uvloop"):
         ports: multiprocessing.Queue = multiprocessing.Queue()
-        if name == "orikaeshi":
-            target, targs = serve_orikaeshi, (url, ports, args.server_cpu if pin else None)
+        targs: tuple[object, ...]
+        target: Callable[..., None]
+        if name.startswith("orikaeshi"):
+            target, targs = serve_orikaeshi, (url, ports, server_cpu,
+                                              "asyncio" if name.endswith("asyncio")
+                                              else config.event_loop)
         else:
-            target, targs = serve_panoramisk, (route_variables(), ports,
-                                               args.server_cpu if pin else None)
+            target, targs = serve_panoramisk, (route_variables(), ports, server_cpu,
+                                               name == "panoramisk-uvloop")
         proc = multiprocessing.Process(target=target, args=targs, daemon=True)
         proc.start()
         try:
@@ -344,8 +412,10 @@ def main() -> None:
     print(f"history: {args.calls:,} calls; {CLIENTS} clients; server pinned to one core")
     print(f"{'':28} {'saturated (200 in flight)':>26} {'p50 @' + str(int(args.rate)) + '/s':>12} "
           f"{'p99 @' + str(int(args.rate)) + '/s':>12}")
-    for name, label in (("orikaeshi", "orikaeshi route"),
-                        ("panoramisk", "panoramisk bare Application")):
+    for name, label in (("orikaeshi", f"orikaeshi route ({config.event_loop})"),
+                        ("orikaeshi-asyncio", "  the same, on asyncio's loop"),
+                        ("panoramisk", "panoramisk bare Application"),
+                        ("panoramisk-uvloop", "  the same, on uvloop")):
         r = results[name]
         print(f"{label:28} {r['saturated']:>14,.0f} /s (cpu {r['server_cpu']:.0%}) "
               f"{r['p50_ms']:>9.2f} ms {r['p99_ms']:>9.2f} ms")
@@ -353,6 +423,11 @@ def main() -> None:
     print(f"orikaeshi sessions routed without their repeat check (lookup past its 150 ms "
           f"budget): {int(r['unchecked_saturated'])} while saturated, "
           f"{int(r['unchecked_offered'])} at {int(args.rate)}/s")
+    print(f"{REPEAT_SHARE:.0%} of sessions come from a caller with a call in the window "
+          f"(picked from {len(RECENT_PAIRS):,} such pairs): their repeat lookup runs in "
+          "PostgreSQL; the others are answered from memory (service/callbacks/recent.py)")
+    print(f"  those sessions alone at {int(args.rate)}/s: p50 {r['repeat_p50_ms']:.2f} ms, "
+          f"p99 {r['repeat_p99_ms']:.2f} ms")
     print(f"(each session sets {route_variables()} variables: orikaeshi in "
           f"{int(results['orikaeshi']['commands'])} round trip(s) (EXEC MSet) after a repeat "
           f"lookup in PostgreSQL, panoramisk in {int(results['panoramisk']['commands'])} "

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import agi_route
 
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
-from service.callbacks.repeat_sql import SqlRepeatLookup
+from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.config import Config
 from service.logs import configure_logging
-from service.store.db import create_pool, database_url
+from service.store.db import database_url
 
 
 def summary(label: str, samples: list[float]) -> str:
@@ -41,7 +41,7 @@ def summary(label: str, samples: list[float]) -> str:
 
 async def main(lookups: int, calls: int) -> None:
     url = await agi_route.ensure_history(await database_url(Config()), calls)
-    pool = await create_pool(url, min_size=2, max_size=4, read_only_fast=True)
+    pool = await create_lookup_pool(url)  # as service/app.py
     sql = SqlRepeatLookup(pool)
     now = datetime.now(UTC)
     async with pool.acquire() as conn:

@@ -36,10 +36,11 @@ from service.appkeys import (
 )
 from service.callbacks.escalation import FeatureCodeEscalation, record_feature_code
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
-from service.callbacks.repeat_sql import SqlRepeatLookup
+from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
 from service.config import Config
+from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import build_pipeline, run_locked
 from service.logs import get_logger
@@ -123,7 +124,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # The repeat lookup has connections of its own, so a busy ledger never delays a call;
     # and it only asks PostgreSQL about callers who called recently at all.
-    lookup_pool = await create_pool(app[DB_URL], min_size=2, max_size=16, read_only_fast=True)
+    lookup_pool = await create_lookup_pool(app[DB_URL])
     routing = app[ROUTING]
     recent = RecentCallers(lambda: max_repeat_window(routing.directory))
     recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
@@ -217,6 +218,7 @@ async def health(request: web.Request) -> web.Response:
                 "failed": agi.failed} if agi else None,
     }
     return web.json_response({"ok": ok, "database": db_ok, "pbx": pbxs, **extra,
+                              "event_loop": loop_name(),
                               "uptime_s": round(time.time() - app[STARTED], 1)},
                              status=200 if ok else 503)
 
@@ -248,7 +250,8 @@ async def serve(config: Config) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.web_host, config.web_port)
     await site.start()
-    log.info("serving", web=f"http://{config.web_host}:{config.web_port}/")
+    freeze_startup_objects()
+    log.info("serving", web=f"http://{config.web_host}:{config.web_port}/", loop=loop_name())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

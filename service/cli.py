@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.config import Config, ConfigError, load_config
+from service.eventloop import loop_factory
 from service.logs import configure_logging
 
 # Modules that contribute sub-commands (see module docstring).
@@ -79,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(config.log_level, config.log_format)
     try:
-        return asyncio.run(_dispatch(args, config))
+        factory = loop_factory(config.event_loop)
+    except ConfigError as exc:
+        print(f"orikaeshi: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(_dispatch(args, config))
     except KeyboardInterrupt:
         return 130
 

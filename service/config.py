@@ -90,6 +90,8 @@ class Config:
     dialplan_dir: Path = REPO_ROOT / "dialplan"
     log_level: str = "info"
     log_format: str = "auto"  # auto | json | console
+    # uvloop | asyncio (see service/eventloop.py for why uvloop is the default).
+    event_loop: str = "uvloop"
 
     @property
     def spool_dir(self) -> Path:
