@@ -114,8 +114,11 @@ def _day_status(client: Client, day: date) -> tuple[bool | None, str, DayRule | 
     return None, "", None
 
 
-def is_open(client: Client, local: datetime) -> tuple[bool, str]:
-    """Open at ``local`` (the client's local time)?  With the rule that decided."""
+def is_open(client: Client, moment: datetime) -> tuple[bool, str]:
+    """Open at ``moment``?  With the rule that decided.  An aware ``moment`` is taken to the
+    client's time zone first (the AGI's clock is UTC); a naive one is the client's local time.
+    """
+    local = moment.astimezone(ZoneInfo(client.timezone)) if moment.tzinfo else moment
     day, now = local.date(), local.time()
     status, why, rule = _day_status(client, day)
     if status is True and rule is not None:
