@@ -46,7 +46,6 @@ def _when(text: str | None, directory: Directory, did: str) -> datetime:
 
 
 async def explain_command(args: argparse.Namespace, config: Config) -> int:
-    history: RepeatHistory | None = None
     if args.clients:
         try:
             directory = parse_clients(args.clients.read_text(encoding="utf-8"),
@@ -55,7 +54,7 @@ async def explain_command(args: argparse.Namespace, config: Config) -> int:
             print(f"orikaeshi route explain: {exc}", file=sys.stderr)
             return 2
         now = _when(args.at, directory, args.did)
-        history = await _history(config, directory, args.did, args.caller, now)
+        history, flags = await _history(config, directory, args.did, args.caller, now)
     else:
         url = await database_url(config)
         await migrate_url(url)
@@ -71,8 +70,8 @@ async def explain_command(args: argparse.Namespace, config: Config) -> int:
             return 2
         directory = loaded
         now = _when(args.at, directory, args.did)
-        history = await _history(config, directory, args.did, args.caller, now)
-    decision = decide(directory, args.did, args.caller or None, now, history)
+        history, flags = await _history(config, directory, args.did, args.caller, now)
+    decision = decide(directory, args.did, args.caller or None, now, history, flags=flags)
     if args.json:
         print(json.dumps({"decision": asdict(decision), "variables": decision.variables(),
                           "at": now.isoformat()}, default=str, ensure_ascii=False, indent=1))
@@ -87,21 +86,27 @@ async def explain_command(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _history(config: Config, directory: Directory, did: str, caller: str,
-                   now: datetime) -> RepeatHistory | None:
-    """The repeat history the AGI would see (needs the database)."""
+                   now: datetime) -> tuple[RepeatHistory | None, tuple[str, ...]]:
+    """The repeat history the AGI would see (needs the database), and the flag the AGI would
+    set when the database cannot answer."""
     client = directory.client_for(did)
     e164 = to_e164(caller)
     if client is None or e164 is None or not repeat_applies(client, caller) or \
             not is_open(client, now)[0]:
-        return None
+        return None, ()
     from service.callbacks.repeat_sql import SqlRepeatLookup
 
     try:
-        url = await database_url(config)
-        pool = await create_pool(url, max_size=1)
-    except TRANSIENT_ERRORS:
-        return None
+        pool = await create_pool(await database_url(config), max_size=1)
+    except TRANSIENT_ERRORS as exc:
+        print(f"orikaeshi route explain: no repeat check, database unreachable: {exc}",
+              file=sys.stderr)
+        return None, ("repeat_check_unavailable",)
     try:
-        return await SqlRepeatLookup(pool)(client.code, e164, now, client.repeat.window_s)
+        lookup = SqlRepeatLookup(pool)
+        return await lookup(client.code, e164, now, client.repeat.window_s), ()
+    except TRANSIENT_ERRORS as exc:
+        print(f"orikaeshi route explain: no repeat check: {exc}", file=sys.stderr)
+        return None, ("repeat_check_unavailable",)
     finally:
         await pool.close()

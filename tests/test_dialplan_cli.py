@@ -1,0 +1,146 @@
+"""What PBX admins run: ``orikaeshi dialplan check``, ``orikaeshi prompts`` and
+``orikaeshi route explain``, as processes, on the sample clients and the shipped dialplan."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.clients.schema import parse_clients
+from service.dialplan.check import MUST_READ, check_variables
+from service.dialplan.prompts import SEGMENTS
+from service.dialplan.render import render_fallback
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "deploy" / "clients.sample.yaml"
+TOOLS = bool(shutil.which("espeak-ng") and shutil.which("sox"))
+
+
+def orikaeshi(tmp_path: Path, *args: str, db_url: str | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORIKAESHI_DATA_DIR": str(tmp_path / "data")}
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    return subprocess.run([sys.executable, "-m", "service", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=False, cwd=REPO)
+
+
+def etc_with(tmp_path: Path, queues: str) -> Path:
+    etc = tmp_path / "etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "queues.conf").write_text(queues)
+    directory = parse_clients(SAMPLE.read_text(encoding="utf-8"), "sample.yaml")
+    (etc / "orikaeshi-fallback.conf").write_text(render_fallback(directory))
+    return etc
+
+
+def test_the_shipped_dialplan_uses_exactly_the_variable_names() -> None:
+    for name in ("orikaeshi.conf", "escalation.conf", "supervisor.conf"):
+        text = (REPO / "dialplan" / name).read_text()
+        must_read = MUST_READ if name == "orikaeshi.conf" else ()
+        assert check_variables(text, must_read=must_read) == [], name
+    # A typo reads as an empty variable in Asterisk: the check names it.
+    typo = (REPO / "dialplan" / "orikaeshi.conf").read_text().replace(
+        "Queue(${ROUTE_QUEUE}", "Queue(${ROUTE_QEUE}")
+    assert "dialplan uses ${ROUTE_QEUE}, which is not in agi/variables.py" in \
+        check_variables(typo)
+
+
+@pytest.mark.skipif(not TOOLS, reason="espeak-ng and sox not installed")
+def test_prompts_are_generated_reproducibly_and_the_check_passes(tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    made = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE), "--out", str(sounds))
+    assert made.returncode == 0, made.stderr
+    assert (sounds / "custom" / "whisper-ksl.wav").read_bytes()[:4] == b"RIFF"
+    # The segments shipped in dialplan/sounds are what this command makes, byte for byte.
+    for name in SEGMENTS:
+        shipped = REPO / "dialplan" / "sounds" / f"{name}.wav"
+        assert shipped.read_bytes() == (sounds / f"{name}.wav").read_bytes(), name
+
+    etc = etc_with(tmp_path, (REPO / "dialplan" / "queues.conf.sample").read_text())
+    ok = orikaeshi(tmp_path, "dialplan", "check", "--clients", str(SAMPLE),
+                   "--asterisk-etc", str(etc), "--sounds", str(sounds))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok: 3 clients, 5 DIDs" in ok.stdout
+
+
+def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    for name in SEGMENTS:  # the shipped segments, but no per-client prompt
+        (sounds / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "dialplan" / "sounds" / f"{name}.wav", sounds / f"{name}.wav")
+    queues = (REPO / "dialplan" / "queues.conf.sample").read_text().replace("[q-mdc]",
+                                                                            "[q-mdc-old]")
+    etc = etc_with(tmp_path, queues)
+    fallback = etc / "orikaeshi-fallback.conf"
+    fallback.write_text(fallback.read_text().replace("exten => 0120987654,", "; "))
+    bad = orikaeshi(tmp_path, "dialplan", "check", "--clients", str(SAMPLE),
+                    "--asterisk-etc", str(etc), "--sounds", str(sounds))
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    assert "queue q-mdc (client MDC) is not in queues.conf" in lines
+    assert any(line.startswith("DID 0120987654 (WSH) has no fallback route") for line in lines)
+    assert any(line.startswith("prompt custom/whisper-ksl has no audio file") for line in lines)
+    assert not any("orikaeshi/repeat-caller" in line for line in lines)
+
+
+def test_prompts_list_tells_what_to_record(tmp_path: Path) -> None:
+    listed = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE), "--list",
+                       "--out", "/var/lib/asterisk/sounds")
+    assert listed.returncode == 0
+    rows = dict(line.split("\t", 1) for line in listed.stdout.splitlines())
+    assert rows["/var/lib/asterisk/sounds/custom/greeting-ksl.wav"] == \
+        "お電話ありがとうございます。霞法律事務所でございます。"
+    assert rows["/var/lib/asterisk/sounds/orikaeshi/repeat-caller.wav"] == "Repeat caller."
+
+
+def test_explain_names_the_holiday(tmp_path: Path, db_url: str) -> None:
+    # 2026-11-23 is Labour Thanksgiving Day, a Monday: KSL (mon-fri) is closed.
+    done = orikaeshi(tmp_path, "route", "explain", "--did", "03-1234-5678", "--caller",
+                     "09011112222", "--at", "2026-11-23T10:00", "--clients", str(SAMPLE),
+                     db_url=db_url)
+    assert done.returncode == 0, done.stderr
+    assert "  - closed: national holiday (Labor Thanksgiving Day)" in done.stdout
+    assert "  ROUTE_ACTION = closed" in done.stdout
+    assert "  VM_BOX = 1001@lab" in done.stdout
+
+
+async def test_explain_shows_the_repeat_count_and_rule(tmp_path: Path, db_url: str,
+                                                       pool) -> None:
+    at = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # Tuesday 10:00 in Tokyo
+    async with pool.acquire() as conn:
+        for n, hours in enumerate((30, 5)):
+            await conn.execute(
+                "INSERT INTO calls (pbx_id, linkedid, direction, client, caller_e164, "
+                "uniqueids, started_at) VALUES ('p', $1, 'inbound', 'KSL', $2, $3, $4)",
+                f"l{n}", "+819011112222", [f"l{n}"], at - timedelta(hours=hours))
+    done = orikaeshi(tmp_path, "route", "explain", "--did", "0312345678", "--caller",
+                     "090-1111-2222", "--at", at.isoformat(), "--clients", str(SAMPLE),
+                     "--json", db_url=db_url)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    decision, variables = out["decision"], dict(out["variables"])
+    assert decision["escalated"] is True and decision["repeat_count"] == 3, done.stdout
+    assert variables["ROUTE_QUEUE"] == "q-sup" and variables["QUEUE_PRIO"] == "10"
+    assert ("repeat rule: escalate at 2 earlier calls within 72h since the last call back; "
+            "found 2 since the last 72h") in decision["reasons"]
+    assert decision["reasons"][-1] == \
+        "escalated: repeat caller, call number 3, to q-sup at priority 10"
+
+
+def test_explain_without_a_database_says_the_repeat_check_is_unavailable(
+        tmp_path: Path) -> None:
+    done = orikaeshi(tmp_path, "route", "explain", "--did", "0312345678", "--caller",
+                     "09011112222", "--at", "2026-11-24T10:00", "--clients", str(SAMPLE),
+                     db_url="postgresql://nobody@127.0.0.1:9/none")
+    assert done.returncode == 0, done.stderr
+    assert "no repeat check, database unreachable" in done.stderr
+    assert "repeat check unavailable (database slow or away): routed normally" in done.stdout
+    assert "  ROUTE_FLAGS = repeat_check_unavailable" in done.stdout
