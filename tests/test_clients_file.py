@@ -64,6 +64,9 @@ def test_every_error_is_reported_with_its_line() -> None:
     for where, path, words in expected:
         assert any(e.startswith(f"{where}: {path}:") and words in e for e in errors), \
             (where, path, words, errors)
+    # In the order an admin reads the file.
+    lines = [int(e.split(":")[1]) for e in errors]
+    assert lines == sorted(lines), errors
 
 
 def test_yaml_syntax_errors_say_where() -> None:

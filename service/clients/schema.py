@@ -78,15 +78,21 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.errors: list[str] = []
+        self._errors: list[tuple[int, int, str]] = []
+
+    @property
+    def errors(self) -> list[str]:
+        """In file order (they are found in the order fields are read), whole-file ones first."""
+        return [text for _, _, text in sorted(self._errors, key=lambda e: (e[0], e[1]))]
 
     def error(self, node: yaml.Node | None, path: str, message: str) -> None:
         if node is not None:
             mark = node.start_mark
-            where = f"{self.source}:{mark.line + 1}:{mark.column + 1}"
+            line, column = mark.line + 1, mark.column + 1
+            where = f"{self.source}:{line}:{column}"
         else:
-            where = self.source
-        self.errors.append(f"{where}: {path}: {message}")
+            line, column, where = 0, 0, self.source
+        self._errors.append((line, column, f"{where}: {path}: {message}"))
 
     def mapping(self, node: yaml.Node | None, path: str,
                 allowed: tuple[str, ...] | None = None) -> dict[str, yaml.Node]:
