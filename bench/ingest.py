@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.config import Config, PbxConfig
+from service.config import Config, PbxConfig, load_config
+from service.eventloop import loop_factory
 from service.ledger.pipeline import build_pipeline
 from service.logs import configure_logging
 from service.replay.recording import base_epoch, load_recording
@@ -215,8 +216,11 @@ def main() -> None:
         events, size = build_stream(stream, args.events)
         print(f"stream: {events:,} events, {size / 1e6:.0f} MB "
               f"(built in {time.perf_counter() - t0:.1f} s)")
+        # The default database server (embedded unless DATABASE_URL), a scratch database in
+        # it; the spool in the temporary directory.
         config = dataclasses.replace(Config(), data_dir=Path(tmp) / "data",
-                                     ami_event_queue=50_000, ami_ping_interval_s=3600)
+                                     database_url=asyncio.run(database_url(load_config())),
+                                     ami_ping_interval_s=3600)
         results = {}
         for name in ("panoramisk", "orikaeshi"):
             ports: multiprocessing.Queue = multiprocessing.Queue()
@@ -228,7 +232,9 @@ def main() -> None:
                 if name == "panoramisk":
                     results[name] = asyncio.run(run_panoramisk(port, events))
                 else:
-                    results[name] = asyncio.run(run_orikaeshi(port, events, config))
+                    # On the service's event loop (uvloop unless configured otherwise).
+                    with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as loop:
+                        results[name] = loop.run(run_orikaeshi(port, events, config))
             finally:
                 proc.terminate()
                 proc.join()

@@ -45,20 +45,25 @@ def serve(config: Config, port_queue: multiprocessing.Queue, cpu: int | None) ->
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     configure_logging("error", "console")
+    from service.eventloop import loop_factory
 
     async def main() -> None:
         from aiohttp import web
 
         from service.app import create_app, database_ctx, ledger_ctx, web_ctx
+        from service.eventloop import freeze_startup_objects
 
         runner = web.AppRunner(create_app(config, [database_ctx, web_ctx, ledger_ctx]))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        freeze_startup_objects()  # as `orikaeshi serve` does
         port_queue.put(runner.addresses[0][1])
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    # The service's own event loop (uvloop unless configured otherwise), as `orikaeshi serve`.
+    with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+        runner.run(main())
 
 
 class SseClient(asyncio.Protocol):
