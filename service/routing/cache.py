@@ -94,9 +94,11 @@ class RoutingCache:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                await self.refresh(pool)
+                # Listen before reading: a load committed in between would otherwise go
+                # unnoticed until the next periodic check.
                 conn = await pool.acquire(timeout=5)
                 await conn.add_listener(NOTIFY_CHANNEL, notified)
+                await self.refresh(pool)
                 while True:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.check_interval)
