@@ -6,12 +6,17 @@ there is none.  Nothing here builds Asterisk: it runs the binary it is given.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+import wave
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +179,45 @@ write = all
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+
+def live_clients(*codes: str, queue_timeout: str = "20s") -> str:
+    """A clients file for live tests: the reference clients, open all day, every day."""
+    known = {"KSL": ("Kasumi Law Office", "0312345678", "q-ksl", "1001@lab"),
+             "MDC": ("Midori Clinic", "0663330001", "q-mdc", "1002@lab"),
+             "WSH": ("Hoshi Web Shop", "0501234567", "q-wsh", "1003@lab")}
+    lines = [f"defaults: {{queue_timeout: {queue_timeout}}}",
+             "unknown_did: {queue: q-ksl, whisper: orikaeshi/whisper-unknown, "
+             "voicemail: 1009@lab}", "clients:"]
+    for code in codes:
+        name, did, queue, box = known[code]
+        lines += [f"  {code}:", f"    name: {name}", f"    dids: [{did}]",
+                  "    hours: {daily: 00:00-24:00}", "    national_holidays: none",
+                  f"    queue: {queue}", f"    whisper: custom/whisper-{code.lower()}",
+                  f"    voicemail: {box}"]
+    return "\n".join(lines) + "\n"
+
+
+# The voicemail boxes live_clients() names.
+LIVE_VOICEMAIL = "[general]\nformat = wav\n[lab]\n1001 => 1\n1002 => 2\n1003 => 3\n1009 => 9\n"
+
+
+def silent_prompt(path: Path) -> None:
+    """A real (silent) prompt file, so Read() and the queue announcements play something."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x00" * 1600)
+
+
+@contextlib.asynccontextmanager
+async def running(coro: Coroutine[Any, Any, Any]) -> AsyncIterator[None]:
+    """Run ``coro`` as a task for the block; cancelled and awaited at its end."""
+    task = asyncio.create_task(coro)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

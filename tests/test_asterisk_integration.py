@@ -9,10 +9,8 @@ it, and with the service's AGI stopped every call is still queued by the static 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,33 +26,21 @@ from service.dialplan.check import check_directory, check_variables
 from service.dialplan.render import render_fallback
 from service.ledger.pipeline import build_pipeline
 from service.routing.cache import RoutingCache
-from tests.live_asterisk import REPO, LiveAsterisk, asterisk_binary, free_port
+from tests.live_asterisk import (
+    LIVE_VOICEMAIL,
+    REPO,
+    LiveAsterisk,
+    asterisk_binary,
+    free_port,
+    live_clients,
+    running,
+)
 from tests.replaying import config_for
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
 
-CLIENTS = """
-defaults: {queue_timeout: 20s}
-unknown_did: {queue: q-ksl, whisper: orikaeshi/whisper-unknown, voicemail: 1009@lab}
-clients:
-  KSL:
-    name: Kasumi Law Office
-    dids: [0312345678]
-    hours: {daily: 00:00-24:00}
-    national_holidays: none
-    queue: q-ksl
-    whisper: custom/whisper-ksl
-    voicemail: 1001@lab
-  MDC:
-    name: Midori Clinic
-    dids: [0663330001]
-    hours: {daily: 00:00-24:00}
-    national_holidays: none
-    queue: q-mdc
-    whisper: custom/whisper-mdc
-    voicemail: 1002@lab
-"""
+CLIENTS = live_clients("KSL", "MDC")
 
 
 def extensions(agi_port: int) -> str:
@@ -82,16 +68,6 @@ exten => _X.,1,Busy(5)
 """
 
 
-@contextlib.asynccontextmanager
-async def running(coro: object) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is_down(
         pool, tmp_path: Path) -> None:
     directory = parse_clients(CLIENTS, "live.yaml")
@@ -99,8 +75,7 @@ async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is
     queues = (REPO / "dialplan" / "queues.conf.sample").read_text()
     fallback = render_fallback(directory)
     pbx = LiveAsterisk(tmp_path / "asterisk", extensions(agi_port), queues=queues,
-                       voicemail="[general]\nformat = wav\n[lab]\n1001 => 1\n1002 => 2\n"
-                                 "1009 => 9\n",
+                       voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": fallback})
     # What `orikaeshi dialplan check` verifies, on the files this PBX runs.
     assert check_variables((REPO / "dialplan" / "orikaeshi.conf").read_text()) == []

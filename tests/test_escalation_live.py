@@ -17,10 +17,7 @@ Run when ``ASTERISK_BIN`` (or ``asterisk`` on PATH) gives a binary; skipped othe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import wave
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,41 +38,22 @@ from service.dialplan.check import check_variables
 from service.dialplan.render import render_fallback
 from service.ledger.pipeline import build_pipeline
 from service.routing.cache import RoutingCache
-from tests.live_asterisk import REPO, LiveAsterisk, asterisk_binary, free_port
+from tests.live_asterisk import (
+    LIVE_VOICEMAIL,
+    REPO,
+    LiveAsterisk,
+    asterisk_binary,
+    free_port,
+    live_clients,
+    running,
+    silent_prompt,
+)
 from tests.replaying import config_for
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
 
-CLIENTS = """
-defaults: {queue_timeout: 25s}
-unknown_did: {queue: q-ksl, whisper: orikaeshi/whisper-unknown, voicemail: 1009@lab}
-clients:
-  KSL:
-    name: Kasumi Law Office
-    dids: [0312345678]
-    hours: {daily: 00:00-24:00}
-    national_holidays: none
-    queue: q-ksl
-    whisper: custom/whisper-ksl
-    voicemail: 1001@lab
-  MDC:
-    name: Midori Clinic
-    dids: [0663330001]
-    hours: {daily: 00:00-24:00}
-    national_holidays: none
-    queue: q-mdc
-    whisper: custom/whisper-mdc
-    voicemail: 1002@lab
-  WSH:
-    name: Hoshi Web Shop
-    dids: [0501234567]
-    hours: {daily: 00:00-24:00}
-    national_holidays: none
-    queue: q-wsh
-    whisper: custom/whisper-wsh
-    voicemail: 1003@lab
-"""
+CLIENTS = live_clients("KSL", "MDC", "WSH", queue_timeout="25s")
 
 FEATURES = """[general]
 [featuremap]
@@ -125,26 +103,6 @@ exten => s,1,Wait(5)
 """
 
 
-def silent_prompt(path: Path) -> None:
-    """A real (silent) prompt file, so Read() and the queue announcements play something."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\x00\x00" * 1600)
-
-
-@contextlib.asynccontextmanager
-async def running(coro: object) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_path: Path
                                                                      ) -> None:
     directory = parse_clients(CLIENTS, "live.yaml")
@@ -153,8 +111,7 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
     escalation_conf = (REPO / "dialplan" / "escalation.conf").read_text()
     assert check_variables(escalation_conf, must_read=()) == []
     pbx = LiveAsterisk(tmp_path / "asterisk", extensions(agi_port), queues=queues,
-                       voicemail="[general]\nformat = wav\n[lab]\n1001 => 1\n1002 => 2\n"
-                                 "1003 => 3\n1009 => 9\n",
+                       voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": render_fallback(directory),
                                     "features.conf": FEATURES})
     for prompt in ("escalation-menu", "escalation-complaint",

@@ -86,6 +86,18 @@ async def migrate_url(url: str) -> list[int]:
 
 
 @asynccontextmanager
+async def connect(config: Config) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the configured database, migrated first: what a command needs."""
+    url = await database_url(config)
+    await migrate_url(url)
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
 async def open_pool(config: Config, *, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
     """Resolve the database, apply migrations, and yield a pool (closed on exit)."""
     url = await database_url(config)

@@ -12,7 +12,7 @@ import asyncpg
 
 from service.config import Config
 from service.store import web_sql
-from service.store.db import create_pool, database_url, migrate_url
+from service.store.db import connect
 from service.web.auth import ROLES, hash_password
 
 
@@ -42,12 +42,6 @@ def _password() -> str:
     return os.environ.get("ORIKAESHI_PASSWORD") or getpass.getpass("password: ")
 
 
-async def _pool(config: Config) -> asyncpg.Pool:
-    url = await database_url(config)
-    await migrate_url(url)
-    return await create_pool(url, max_size=1)
-
-
 async def add_command(args: argparse.Namespace, config: Config) -> int:
     if (args.role == "client") != bool(args.client):
         print("orikaeshi users: --client is required for, and only for, role client",
@@ -58,60 +52,52 @@ async def add_command(args: argparse.Namespace, config: Config) -> int:
     except ValueError as exc:
         print(f"orikaeshi users: {exc}", file=sys.stderr)
         return 2
-    pool = await _pool(config)
     try:
-        async with pool.acquire() as conn:
+        async with connect(config) as conn:
             user = await web_sql.create_user(conn, args.username, password_hash, args.role,
                                              client=args.client, extension=args.extension,
                                              display_name=args.name)
     except asyncpg.UniqueViolationError:
         print(f"orikaeshi users: {args.username} exists", file=sys.stderr)
         return 1
-    finally:
-        await pool.close()
     print(f"created {user.username} ({user.role})")
     return 0
 
 
 async def list_command(args: argparse.Namespace, config: Config) -> int:
-    pool = await _pool(config)
-    try:
-        async with pool.acquire() as conn:
-            users = await web_sql.list_users(conn)
-    finally:
-        await pool.close()
+    async with connect(config) as conn:
+        users = await web_sql.list_users(conn)
     for user in users:
         print(f"{user.username:20} {user.role:10} {user.client or '':8} {user.extension or ''}")
     return 0
 
 
 async def passwd_command(args: argparse.Namespace, config: Config) -> int:
-    pool = await _pool(config)
-    try:
-        async with pool.acquire() as conn:
-            found = await web_sql.user_for_login(conn, args.username)
-            if found is None:
-                print(f"orikaeshi users: no user {args.username}", file=sys.stderr)
-                return 1
-            await web_sql.set_password_hash(conn, found[0].id, hash_password(_password()))
-    except ValueError as exc:
-        print(f"orikaeshi users: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        await pool.close()
+    async with connect(config) as conn:
+        user_id = await _user_id(conn, args.username)
+        if user_id is None:
+            return 1
+        try:
+            await web_sql.set_password_hash(conn, user_id, hash_password(_password()))
+        except ValueError as exc:
+            print(f"orikaeshi users: {exc}", file=sys.stderr)
+            return 2
     print("password changed")
     return 0
 
 
 async def token_command(args: argparse.Namespace, config: Config) -> int:
-    pool = await _pool(config)
-    try:
-        async with pool.acquire() as conn:
-            found = await web_sql.user_for_login(conn, args.username)
-            if found is None:
-                print(f"orikaeshi users: no user {args.username}", file=sys.stderr)
-                return 1
-            print(await web_sql.new_api_token(conn, found[0].id, args.name))
-    finally:
-        await pool.close()
+    async with connect(config) as conn:
+        user_id = await _user_id(conn, args.username)
+        if user_id is None:
+            return 1
+        print(await web_sql.new_api_token(conn, user_id, args.name))
     return 0
+
+
+async def _user_id(conn: asyncpg.Connection, username: str) -> int | None:
+    found = await web_sql.user_for_login(conn, username)
+    if found is None:
+        print(f"orikaeshi users: no user {username}", file=sys.stderr)
+        return None
+    return found[0].id
