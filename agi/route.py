@@ -46,7 +46,9 @@ async def route(request: AgiRequest) -> None:
     client = directory.client_for(did)
     history: RepeatHistory | None = None
     flags: tuple[str, ...] = ()
-    if client is not None and repeat_applies(client, caller) and is_open(client, now)[0]:
+    opening = is_open(client, now) if client is not None else None
+    if client is not None and opening is not None and opening[0] and \
+            repeat_applies(client, caller):
         e164 = to_e164(caller)
         assert e164 is not None
         try:
@@ -56,7 +58,7 @@ async def route(request: AgiRequest) -> None:
         except _LOOKUP_FAILURES as exc:
             flags = ("repeat_check_unavailable",)
             log.warning("route_repeat_check_unavailable", error=type(exc).__name__)
-    decision = decide(directory, did, caller, now, history, flags=flags)
+    decision = decide(directory, did, caller, now, history, flags=flags, opening=opening)
     structlog.contextvars.bind_contextvars(client=decision.client)
     pairs = decision.variables()
     reply = await request.send_command(f"EXEC MSet {quote(mset_data(pairs))}")

@@ -89,7 +89,7 @@ def national_holiday(country: str | None, day: date) -> str | None:
 
 
 def _fmt(t: time, until_midnight: bool = False) -> str:
-    return "24:00" if until_midnight else t.strftime("%H:%M")
+    return "24:00" if until_midnight else f"{t.hour:02d}:{t.minute:02d}"
 
 
 def _in_range(now: time, start: time, end: time, until_midnight: bool) -> bool:
@@ -154,8 +154,12 @@ def repeat_applies(client: Client, caller_number: str | None) -> bool:
 
 
 def decide(directory: Directory, did: str, caller_number: str | None, now: datetime,
-           history: RepeatHistory | None = None, *, flags: tuple[str, ...] = ()) -> Decision:
-    """Where a call to ``did`` from ``caller_number`` at ``now`` (aware) goes."""
+           history: RepeatHistory | None = None, *, flags: tuple[str, ...] = (),
+           opening: tuple[bool, str] | None = None) -> Decision:
+    """Where a call to ``did`` from ``caller_number`` at ``now`` (aware) goes.
+
+    ``opening`` is ``is_open(client, now)`` when the caller already asked it (the route does,
+    to know whether to look the caller's history up)."""
     reasons: list[str] = []
     flag_list = list(flags)
     if is_withheld(caller_number):
@@ -173,7 +177,7 @@ def decide(directory: Directory, did: str, caller_number: str | None, now: datet
     local = now.astimezone(ZoneInfo(client.timezone))
     reasons.append(f"client {client.code} ({client.name}) owns DID {did}")
     reasons.append(f"local time {local:%a %Y-%m-%d %H:%M} {client.timezone}")
-    open_now, why = is_open(client, local)
+    open_now, why = opening if opening is not None else is_open(client, local)
     reasons.append(why)
     base = Decision(client=client.code, action="queue", whisper=client.whisper,
                     voicemail_box=client.voicemail, timezone=client.timezone,
