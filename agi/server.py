@@ -183,8 +183,12 @@ class AgiServer(Application):
         self._route[path] = call
 
     async def start(self, host: str, port: int) -> int:
+        # asyncio's default backlog (100) overflows when a PBX starts many calls at once: the
+        # kernel then drops connections Asterisk believes open, and those calls wait ~13 s
+        # before the dialplan's fallback.  Room for every session the cap allows.
         self._server = await asyncio.start_server(
-            self.handler, host, port, limit=self.max_header_bytes, reuse_address=True)
+            self.handler, host, port, limit=self.max_header_bytes, reuse_address=True,
+            backlog=max(100, self.max_sessions))
         self._watchdog = asyncio.create_task(self._watch_deadlines(), name="agi-watchdog")
         bound: int = self._server.sockets[0].getsockname()[1]
         log.info("agi_listening", host=host, port=bound)

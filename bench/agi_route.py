@@ -19,7 +19,7 @@ last 70 hours, so their repeat lookup runs in PostgreSQL; the others are new cal
 from memory.  Those sessions' own p50/p99 are printed too.
 
     .venv/bin/python bench/agi_route.py                  # 10M calls of history
-    .venv/bin/python bench/agi_route.py --calls 1000000 --seconds 5
+    .venv/bin/python bench/agi_route.py --calls 1000000 --seconds 5 --rounds 1
 """
 
 from __future__ import annotations
@@ -217,6 +217,7 @@ class Session(asyncio.Protocol):
     """Send the headers, answer each command line, note when the server closes."""
 
     unchecked = 0  # sessions routed without their repeat check (flagged by the route)
+    unanswered = 0  # sessions closed before any command: the dialplan's fallback would route
 
     def __init__(self, headers: bytes, done: asyncio.Future[tuple[float, int]]) -> None:
         self.headers = headers
@@ -240,6 +241,8 @@ class Session(asyncio.Protocol):
                                  else b"200 result=1\n")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.commands == 0:
+            Session.unanswered += 1
         if not self.done.done():
             self.done.set_result((time.perf_counter() - self.started, self.commands))
 
@@ -290,7 +293,7 @@ async def one(loop: asyncio.AbstractEventLoop, port: int, headers: bytes) -> tup
 
 
 async def saturated(port: int, in_flight: int, seconds: float,
-                    seed: int = 1) -> tuple[float, int]:
+                    seed: int = 1) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
     rnd = random.Random(seed)
     count = 0
@@ -306,7 +309,7 @@ async def saturated(port: int, in_flight: int, seconds: float,
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return count / (time.perf_counter() - started), commands // max(count, 1)
+    return count / (time.perf_counter() - started), commands / max(count, 1)
 
 
 async def offered(port: int, rate: float, seconds: float) -> list[tuple[float, bool]]:
@@ -338,7 +341,7 @@ def measure(port: int, pid: int, seconds: float, rate: float) -> dict[str, float
 
     async def run() -> dict[str, float]:
         await saturated(port, 50, 1.0, seed=0)  # warm-up: connections, caches, plans
-        Session.unchecked = 0
+        Session.unchecked = Session.unanswered = 0
         cpu_before = sum(server.cpu_times()[:2])
         sat, commands = await saturated(port, 200, seconds)
         busy = (sum(server.cpu_times()[:2]) - cpu_before) / seconds
@@ -350,6 +353,7 @@ def measure(port: int, pid: int, seconds: float, rate: float) -> dict[str, float
         return {"saturated": sat, "commands": commands, "server_cpu": busy,
                 "unchecked_saturated": unchecked_saturated,
                 "unchecked_offered": Session.unchecked,
+                "unanswered": Session.unanswered,
                 "p50_ms": statistics.median(latencies) * 1000,
                 "p99_ms": percentile(latencies, 0.99) * 1000,
                 "repeat_p50_ms": statistics.median(repeats) * 1000,
@@ -376,6 +380,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--repeat-share", type=float, default=REPEAT_SHARE,
                         help="share of sessions from callers with a call in the window")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per server, interleaved; each figure is their median")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--generator-cpu", type=int, default=1)
     args = parser.parse_args()
@@ -387,29 +393,36 @@ def main() -> None:
     url = asyncio.run(_prepare(config, args.calls))
     REPEAT_SHARE = args.repeat_share
     RECENT_PAIRS[:] = asyncio.run(load_recent_pairs(url))
-    results = {}
     server_cpu = args.server_cpu if pin else None
-    for name in ("orikaeshi", "orikaeshi-asyncio", "panoramisk", "panoramisk-uvloop"):
-        ports: multiprocessing.Queue = multiprocessing.Queue()
-        targs: tuple[object, ...]
-        target: Callable[..., None]
-        if name.startswith("orikaeshi"):
-            target, targs = serve_orikaeshi, (url, ports, server_cpu,
-                                              "asyncio" if name.endswith("asyncio")
-                                              else config.event_loop)
-        else:
-            target, targs = serve_panoramisk, (route_variables(), ports, server_cpu,
-                                               name == "panoramisk-uvloop")
-        proc = multiprocessing.Process(target=target, args=targs, daemon=True)
-        proc.start()
-        try:
-            port = ports.get(timeout=60)
-            assert proc.pid is not None
-            results[name] = measure(port, proc.pid, args.seconds, args.rate)
-        finally:
-            proc.terminate()
-            proc.join()
-    print(f"history: {args.calls:,} calls; {CLIENTS} clients; server pinned to one core")
+    names = ("orikaeshi", "orikaeshi-asyncio", "panoramisk", "panoramisk-uvloop")
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    # Rounds interleave the servers, so that a neighbour's burst on a shared machine spoils
+    # one round of each rather than every figure of one server; the median round is printed.
+    for _ in range(args.rounds):
+        for name in names:
+            ports: multiprocessing.Queue = multiprocessing.Queue()
+            targs: tuple[object, ...]
+            target: Callable[..., None]
+            if name.startswith("orikaeshi"):
+                target, targs = serve_orikaeshi, (url, ports, server_cpu,
+                                                  "asyncio" if name.endswith("asyncio")
+                                                  else config.event_loop)
+            else:
+                target, targs = serve_panoramisk, (route_variables(), ports, server_cpu,
+                                                   name == "panoramisk-uvloop")
+            proc = multiprocessing.Process(target=target, args=targs, daemon=True)
+            proc.start()
+            try:
+                port = ports.get(timeout=60)
+                assert proc.pid is not None
+                rounds[name].append(measure(port, proc.pid, args.seconds, args.rate))
+            finally:
+                proc.terminate()
+                proc.join()
+    results = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+               for name, runs in rounds.items()}
+    print(f"history: {args.calls:,} calls; {CLIENTS} clients; server pinned to one core; "
+          f"median of {args.rounds} round(s) of {args.seconds:g} s per figure")
     print(f"{'':28} {'saturated (200 in flight)':>26} {'p50 @' + str(int(args.rate)) + '/s':>12} "
           f"{'p99 @' + str(int(args.rate)) + '/s':>12}")
     for name, label in (("orikaeshi", f"orikaeshi route ({config.event_loop})"),
@@ -419,6 +432,10 @@ def main() -> None:
         r = results[name]
         print(f"{label:28} {r['saturated']:>14,.0f} /s (cpu {r['server_cpu']:.0%}) "
               f"{r['p50_ms']:>9.2f} ms {r['p99_ms']:>9.2f} ms")
+        each = ", ".join(f"{run['saturated']:,.0f}/s {run['p99_ms']:.1f} ms"
+                         for run in rounds[name])
+        lost = sum(int(run["unanswered"]) for run in rounds[name])
+        print(f"{'':30}rounds: {each}; sessions with no answer: {lost}")
     r = results["orikaeshi"]
     print(f"orikaeshi sessions routed without their repeat check (lookup past its 150 ms "
           f"budget): {int(r['unchecked_saturated'])} while saturated, "
@@ -429,8 +446,8 @@ def main() -> None:
     print(f"  those sessions alone at {int(args.rate)}/s: p50 {r['repeat_p50_ms']:.2f} ms, "
           f"p99 {r['repeat_p99_ms']:.2f} ms")
     print(f"(each session sets {route_variables()} variables: orikaeshi in "
-          f"{int(results['orikaeshi']['commands'])} round trip(s) (EXEC MSet) after a repeat "
-          f"lookup in PostgreSQL, panoramisk in {int(results['panoramisk']['commands'])} "
+          f"{results['orikaeshi']['commands']:.2f} round trip(s) a session (EXEC MSet) after a "
+          f"repeat lookup in PostgreSQL, panoramisk in {results['panoramisk']['commands']:.2f} "
           "SET VARIABLE round trips)")
 
 

@@ -174,3 +174,34 @@ async def test_caller_controlled_text_cannot_inject_a_command(server: AgiServer)
     name = '田中 "太郎"\\ EXEC Dial'
     commands = await agi_session(server.port, route_headers("0312345678", "1", name=name))
     assert commands == ['SET VARIABLE CALLER_NAME "田中 \\"太郎\\"\\\\ EXEC Dial"']
+
+
+async def test_a_burst_of_calls_all_reach_the_route() -> None:
+    """A PBX that starts hundreds of calls at once (after a restart, a campaign) opens them
+    all before the server has accepted one: the listen queue must hold them, or the kernel
+    drops connections Asterisk thinks are open."""
+    server = AgiServer(max_sessions=400)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        server.add_route("route", lambda request: request.set_variable("ROUTED", "1"))
+        burst = await asyncio.gather(*(agi_session(port, route_headers("0312345678", str(i)))
+                                       for i in range(300)))
+        assert burst == [['SET VARIABLE ROUTED "1"']] * 300
+        listen_queue = await _listen_backlog(port)
+        if listen_queue is not None:
+            assert listen_queue >= 400
+    finally:
+        await server.close(grace=1)
+
+
+async def _listen_backlog(port: int) -> int | None:
+    """The listening socket's backlog as the kernel holds it (``ss``'s Send-Q), if ``ss`` is
+    here."""
+    try:
+        ss = await asyncio.create_subprocess_exec(
+            "ss", "-ltnH", f"sport = :{port}", stdout=asyncio.subprocess.PIPE)
+    except FileNotFoundError:
+        return None
+    out, _ = await asyncio.wait_for(ss.communicate(), 10)
+    fields = out.decode().split()
+    return int(fields[2]) if len(fields) > 2 else None
