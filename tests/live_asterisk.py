@@ -6,17 +6,13 @@ there is none.  Nothing here builds Asterisk: it runs the binary it is given.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -211,13 +207,3 @@ def silent_prompt(path: Path) -> None:
         out.setframerate(8000)
         out.writeframes(b"\x00\x00" * 1600)
 
-
-@contextlib.asynccontextmanager
-async def running(coro: Coroutine[Any, Any, Any]) -> AsyncIterator[None]:
-    """Run ``coro`` as a task for the block; cancelled and awaited at its end."""
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from service.replay.recording import load_recording
 from service.replay.server import ReplayServer
 from tests.conftest import trace_dir
 from tests.replaying import replay
+from tests.waiting import running
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -68,17 +68,6 @@ def event(name: str, **headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-@contextlib.asynccontextmanager
-async def running(client: AmiClient) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(client.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def make_client(port: int, received: list[AmiMessage], **options: float) -> AmiClient:
     return AmiClient("t", "127.0.0.1", port, "u", "p", received.extend,
                      reconnect_min=0.05, reconnect_max=0.1, **options)  # type: ignore[arg-type]
@@ -115,7 +104,7 @@ async def test_byte_reads_really_are_single_bytes() -> None:
 
     adapter.HardenedAMIProtocol.data_received = spy  # type: ignore[method-assign]
     try:
-        async with running(client):
+        async with running(client.run()):
             await asyncio.wait_for(server.finished.wait(), 30)
             await client.send_action({"Action": "Ping"})
             await client.drained()
@@ -139,7 +128,7 @@ async def test_unanswered_ping_reconnects() -> None:
     received: list[AmiMessage] = []
     async with FakeAmi(silent) as fake:
         client = make_client(fake.port, received, ping_interval=0.1, ping_timeout=0.2)
-        async with running(client):
+        async with running(client.run()):
             for _ in range(100):
                 if fake.connections >= 2:
                     break
@@ -165,7 +154,7 @@ async def test_every_action_has_a_timeout_and_fails_on_disconnect() -> None:
     received: list[AmiMessage] = []
     async with FakeAmi(ignore_then_close) as fake:
         client = make_client(fake.port, received, ping_interval=60)
-        async with running(client):
+        async with running(client.run()):
             await asyncio.wait_for(client.logged_in.wait(), 5)
             with pytest.raises(AmiActionTimeout):
                 await client.send_action({"Action": "CoreSettings"}, timeout=0.2)
@@ -199,7 +188,7 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
 
     async with FakeAmi(two_events) as fake:
         client = AmiClient("t", "127.0.0.1", fake.port, "u", "p", handler, ping_interval=60)
-        async with running(client):
+        async with running(client.run()):
             await asyncio.wait_for(client.logged_in.wait(), 5)
             for _ in range(100):
                 if "After" in seen:
@@ -228,7 +217,7 @@ async def test_events_in_order_and_reading_paused_when_queue_full() -> None:
     async with FakeAmi(flood) as fake:
         client = AmiClient("t", "127.0.0.1", fake.port, "u", "p", slow_handler,
                            ping_interval=60, queue_max=100)
-        async with running(client):
+        async with running(client.run()):
             for _ in range(400):
                 if len(seen) == count:
                     break
@@ -250,7 +239,7 @@ async def test_malformed_and_oversized_messages_are_skipped() -> None:
     received: list[AmiMessage] = []
     async with FakeAmi(send_junk) as fake:
         client = make_client(fake.port, received, ping_interval=60)
-        async with running(client):
+        async with running(client.run()):
             for _ in range(200):
                 if any(m.get("Event") == "Good" for m in received):
                     break

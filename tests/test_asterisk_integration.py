@@ -33,9 +33,9 @@ from tests.live_asterisk import (
     asterisk_binary,
     free_port,
     live_clients,
-    running,
 )
 from tests.replaying import config_for
+from tests.waiting import running
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]

@@ -17,7 +17,7 @@ from service.config import PbxConfig
 from service.messages.service import NewMessage, take_message
 from service.store.callbacks_sql import obligations, report_fulfilled
 from tests.conftest import trace_dir
-from tests.replaying import config_for, replay
+from tests.replaying import config_for, logged_in_ami, replay
 
 SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "clients.sample.yaml"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -200,29 +200,12 @@ async def test_call_back_at_21_05_local_is_refused(pool, caplog) -> None:
 
 
 async def test_call_back_inside_hours_originates_the_operator_phone(pool, tmp_path) -> None:
-    from service.ami.adapter import AmiClient
-    from service.replay.recording import load_recording
-    from service.replay.server import ReplayServer
-    from tests.waiting import eventually
-
     await load_sample(pool)
-    server = ReplayServer(load_recording(trace_dir("answered_agent_hangup") / "ami.jsonl"))
-    port = await server.start()
-    ami = AmiClient("pbx1", "127.0.0.1", port, "u", "p", lambda events: None)
-    import asyncio
-
-    task = asyncio.create_task(ami.run())
-    try:
-        await eventually(ami.logged_in.is_set)
-        async with pool.acquire() as conn:
-            result = await place_callback(
-                ami, conn, PbxConfig(phone_channel="Local/{ext}@opphone/n"), client="KSL",
-                number="090-1111-2222", operator="201", requested_by="sup301",
-                now=datetime(2026, 6, 10, 10, 0, tzinfo=TOKYO))
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
+    async with logged_in_ami() as (ami, server), pool.acquire() as conn:
+        result = await place_callback(
+            ami, conn, PbxConfig(phone_channel="Local/{ext}@opphone/n"), client="KSL",
+            number="090-1111-2222", operator="201", requested_by="sup301",
+            now=datetime(2026, 6, 10, 10, 0, tzinfo=TOKYO))
     assert result.placed, result
     [originate] = [a for a in server.actions if a.get("Action") == "Originate"]
     assert originate["Channel"] == "Local/201@opphone/n"

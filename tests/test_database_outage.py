@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ import asyncpg
 import pytest
 
 from service.config import PbxConfig
-from service.ledger.pipeline import LedgerPipeline, build_pipeline
+from service.ledger.pipeline import build_pipeline
 from service.replay.recording import load_recording
 from service.replay.run import inbound_report, replay_into
 from service.replay.server import ReplayServer
 from service.store.db import create_pool, migrate_url
 from tests.conftest import trace_dir
 from tests.replaying import config_for
+from tests.waiting import eventually, running
 
 pytestmark = pytest.mark.slow
 OUTAGE_S = 31.0
@@ -70,31 +71,12 @@ def own_pg() -> Iterator[OwnPostgres]:
     pg.close()
 
 
-@contextlib.asynccontextmanager
-async def running(pipeline: LedgerPipeline) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(pipeline.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def reference_report(pool: asyncpg.Pool, tmp_path: Path, recording: Path
                            ) -> list[dict[str, Any]]:
     server = ReplayServer(load_recording(recording))
     await replay_into(pool, config_for(tmp_path / "ref"), server, pbx_id="pbx1")
     async with pool.acquire() as conn:
         return await inbound_report(conn, "pbx1")
-
-
-async def wait_until(predicate: Any, timeout: float, step: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(step)
 
 
 async def test_outage_during_replay_loses_nothing(own_pg: OwnPostgres, pool,
@@ -142,7 +124,7 @@ async def test_outage_across_a_service_restart_loses_nothing(own_pg: OwnPostgres
     pbx = PbxConfig(pbx_id="pbx1", ami_port=port)
     try:
         first = build_pipeline(config, pbx, own_pool)
-        async with running(first):
+        async with running(first.run()):
             await asyncio.sleep(2.0)
             own_pg.stop()
             stopped = time.monotonic()
@@ -154,13 +136,14 @@ async def test_outage_across_a_service_restart_loses_nothing(own_pg: OwnPostgres
         second = build_pipeline(config, pbx, own_pool)
         assert await second.restore_open_calls(own_pool) > 0, "live calls come from the spool"
         server.resume()
-        async with running(second):
+        async with running(second.run()):
             await asyncio.wait_for(server.finished.wait(), 90)
             await second.client.send_action({"Action": "Ping"})
             await second.client.drained()
             await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
             own_pg.start()
-            await wait_until(lambda: not second.writer.degraded, 30)
+            await eventually(lambda: not second.writer.degraded, 30, step=0.1,
+                             what="spool replayed")
             await second.writer.flush()
         async with own_pool.acquire() as conn:
             report = await inbound_report(conn, "pbx1")

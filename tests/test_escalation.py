@@ -3,24 +3,18 @@ FastAGI server and database, and the dashboard's escalation as an AMI BlindTrans
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
-from service.ami.adapter import AmiClient
 from service.app import POOL, agi_ctx, create_app, database_ctx, routing_ctx
 from service.callbacks.escalation import escalate
 from service.config import PbxConfig
-from service.replay.recording import load_recording
-from service.replay.server import ReplayServer
 from tests.agi_peer import agi_session
-from tests.conftest import trace_dir
 from tests.live_asterisk import free_port
-from tests.replaying import config_for
-from tests.waiting import eventually
+from tests.replaying import config_for, logged_in_ami
 
 # The operator's half of a queue member's Local channel, as in the recordings.
 OPERATOR_CHANNEL = "Local/201@operators-00000001;1"
@@ -67,24 +61,14 @@ async def test_feature_code_is_recorded_by_the_service(db_url: str, tmp_path: Pa
 
 
 async def test_dashboard_escalation_blind_transfers_the_operator_channel(pool) -> None:
-    server = ReplayServer(load_recording(trace_dir("answered_agent_hangup") / "ami.jsonl"))
-    port = await server.start()
-    ami = AmiClient("pbx1", "127.0.0.1", port, "u", "p", lambda events: None)
-    task = asyncio.create_task(ami.run())
-    try:
-        await eventually(ami.logged_in.is_set)
-        async with pool.acquire() as conn:
-            refused = await escalate(ami, conn, pbx_id="pbx1",
-                                     call=("1795346827.0", OPERATOR_CHANNEL, "KSL"),
-                                     reason="bored", requested_by="sup301")
-            moved = await escalate(ami, conn, pbx_id="pbx1",
-                                   call=("1795346827.0", OPERATOR_CHANNEL, "KSL"),
-                                   reason="payment_dispute", requested_by="sup301",
-                                   context="orikaeshi-escalate")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.close()
+    async with logged_in_ami() as (ami, server), pool.acquire() as conn:
+        refused = await escalate(ami, conn, pbx_id="pbx1",
+                                 call=("1795346827.0", OPERATOR_CHANNEL, "KSL"),
+                                 reason="bored", requested_by="sup301")
+        moved = await escalate(ami, conn, pbx_id="pbx1",
+                               call=("1795346827.0", OPERATOR_CHANNEL, "KSL"),
+                               reason="payment_dispute", requested_by="sup301",
+                               context="orikaeshi-escalate")
     assert not refused.moved and "reason must be one of" in refused.detail
     assert moved.moved and moved.detail == "Transfer succeeded"
     # The recording's own form: the operator's channel is transferred, its peer (the

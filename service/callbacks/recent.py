@@ -10,7 +10,6 @@ or while its listening connection is down (a notification could be missed), it a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import asyncpg
 from service.ledger.notify import CHANNEL
 from service.logs import get_logger
 from service.routing.repeat import RepeatHistory, RepeatLookup
-from service.store.db import TRANSIENT_ERRORS
+from service.store.db import TRANSIENT_ERRORS, listening
 
 log = get_logger(__name__)
 
@@ -79,27 +78,20 @@ class RecentCallers:
     async def run(self, pool: asyncpg.Pool) -> None:
         """Load, then listen, until cancelled; reload after any lost connection."""
         while True:
-            conn: asyncpg.Connection | None = None
             try:
-                conn = await pool.acquire(timeout=5)
                 # Listen first, then load: a call noted twice is harmless, a call between
                 # the load and the listen would be lost.
-                await conn.add_listener(CHANNEL, self._on_notify)
-                await self._load(conn)
-                while not conn.is_closed():
-                    await asyncio.sleep(min(self.sweep_every_s, 5.0))
-                    if self.window_s() > self._loaded_window:
-                        break  # a client's window grew: load the longer history
-                    self._sweep()
+                async with listening(pool, CHANNEL, self._on_notify) as conn:
+                    await self._load(conn)
+                    while not conn.is_closed():
+                        await asyncio.sleep(min(self.sweep_every_s, 5.0))
+                        if self.window_s() > self._loaded_window:
+                            break  # a client's window grew: load the longer history
+                        self._sweep()
             except TRANSIENT_ERRORS as exc:
                 log.warning("recent_callers_unavailable", error=str(exc) or type(exc).__name__)
             finally:
                 self.ready = False
-                if conn is not None:
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await conn.remove_listener(CHANNEL, self._on_notify)
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await pool.release(conn)
             await asyncio.sleep(1.0)
 
 

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from service.clients.model import Directory
 from service.clients.schema import ClientsFileError, parse_clients
-from service.clients.store import load_document
+from service.clients.store import current_directory, load_document
 from service.config import Config
-from service.store.db import create_pool, database_url, migrate_url
+from service.store.db import connect
 
 
 def add_commands(sub: Any) -> None:
@@ -55,11 +56,8 @@ async def load_command(args: argparse.Namespace, config: Config) -> int:
     text = _read(args.file)
     if text is None:
         return 2
-    url = await database_url(config)
-    await migrate_url(url)
-    pool = await create_pool(url, max_size=1)
     try:
-        async with pool.acquire() as conn:
+        async with connect(config) as conn:
             version, directory = await load_document(conn, text, str(args.file),
                                                      loaded_by="cli")
     except ClientsFileError as exc:
@@ -67,24 +65,27 @@ async def load_command(args: argparse.Namespace, config: Config) -> int:
             print(error, file=sys.stderr)
         print(f"{len(exc.errors)} error(s); nothing loaded", file=sys.stderr)
         return 1
-    finally:
-        await pool.close()
     print(f"loaded version {version}: {len(directory.clients)} clients, "
           f"{len(directory.by_did)} DIDs")
     return 0
 
 
 async def list_command(args: argparse.Namespace, config: Config) -> int:
-    url = await database_url(config)
-    await migrate_url(url)
-    pool = await create_pool(url, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            rows = await conn.fetch("SELECT code, name, active, dids, queue FROM clients "
-                                    "ORDER BY code")
-    finally:
-        await pool.close()
+    async with connect(config) as conn:
+        rows = await conn.fetch("SELECT code, name, active, dids, queue FROM clients "
+                                "ORDER BY code")
     for r in rows:
         state = "" if r["active"] else "  (inactive)"
         print(f"{r['code']:8} {r['name']:30} {','.join(r['dids']):28} {r['queue']}{state}")
     return 0
+
+
+async def clients_from(config: Config, path: Path | None) -> Directory | None:
+    """The clients of ``path``, or else the version loaded in the database (None if none).
+
+    Raises OSError, UnicodeDecodeError or ClientsFileError for a file that cannot be used;
+    the commands that take ``--clients FILE`` say so in their own words."""
+    if path is not None:
+        return parse_clients(path.read_text(encoding="utf-8"), str(path))
+    async with connect(config) as conn:
+        return await current_directory(conn)

@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from service.clients.commands import clients_from
 from service.clients.model import Directory
-from service.clients.schema import ClientsFileError, parse_clients
-from service.clients.store import current_directory
+from service.clients.schema import ClientsFileError
 from service.config import Config
 from service.dialplan.check import check_directory, check_variables
 from service.dialplan.prompts import generate, needed_prompts, tools_available
 from service.dialplan.render import render_fallback
-from service.store.db import create_pool, database_url, migrate_url
 
 
 def add_commands(sub: Any) -> None:
@@ -40,22 +39,13 @@ def add_commands(sub: Any) -> None:
 
 async def _directory(config: Config, path: Path | None) -> Directory | None:
     try:
-        if path is not None:
-            return parse_clients(path.read_text(encoding="utf-8"), str(path))
-        url = await database_url(config)
-        await migrate_url(url)
-        pool = await create_pool(url, max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                directory = await current_directory(conn)
-        finally:
-            await pool.close()
-        if directory is None:
-            print("orikaeshi: no clients loaded; give --clients FILE", file=sys.stderr)
-        return directory
-    except (OSError, ClientsFileError) as exc:
+        directory = await clients_from(config, path)
+    except (OSError, UnicodeDecodeError, ClientsFileError) as exc:
         print(f"orikaeshi: {exc}", file=sys.stderr)
         return None
+    if directory is None:
+        print("orikaeshi: no clients loaded; give --clients FILE", file=sys.stderr)
+    return directory
 
 
 async def render_command(args: argparse.Namespace, config: Config) -> int:

@@ -24,7 +24,7 @@ from service.clients.store import (
     load_document,
 )
 from service.logs import get_logger
-from service.store.db import TRANSIENT_ERRORS
+from service.store.db import TRANSIENT_ERRORS, listening
 
 log = get_logger(__name__)
 
@@ -92,28 +92,20 @@ class RoutingCache:
             wake.set()
 
         while True:
-            conn: asyncpg.Connection | None = None
             try:
                 # Listen before reading: a load committed in between would otherwise go
                 # unnoticed until the next periodic check.
-                conn = await pool.acquire(timeout=5)
-                await conn.add_listener(NOTIFY_CHANNEL, notified)
-                await self.refresh(pool)
-                while True:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.check_interval)
-                    wake.clear()
+                async with listening(pool, NOTIFY_CHANNEL, notified):
                     await self.refresh(pool)
+                    while True:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(wake.wait(), self.check_interval)
+                        wake.clear()
+                        await self.refresh(pool)
             except TRANSIENT_ERRORS as exc:
                 if self.directory is None:
                     self.load_file()
                 log.warning("routing_refresh_failed", error=str(exc) or type(exc).__name__)
             except ClientsFileError as exc:
                 log.error("routing_document_invalid", error=str(exc))
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await conn.remove_listener(NOTIFY_CHANNEL, notified)
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await pool.release(conn)
             await asyncio.sleep(self.check_interval / 6)

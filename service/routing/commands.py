@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service.clients.commands import clients_from
 from service.clients.model import Directory
-from service.clients.schema import ClientsFileError, parse_clients
-from service.clients.store import current_directory
+from service.clients.schema import ClientsFileError
 from service.config import Config
 from service.phone import to_e164
 from service.routing.policy import decide, is_open, repeat_applies
 from service.routing.repeat import RepeatHistory
-from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
+from service.store.db import TRANSIENT_ERRORS, create_pool, database_url
 
 
 def add_commands(sub: Any) -> None:
@@ -46,31 +46,17 @@ def _when(text: str | None, directory: Directory, did: str) -> datetime:
 
 
 async def explain_command(args: argparse.Namespace, config: Config) -> int:
-    if args.clients:
-        try:
-            directory = parse_clients(args.clients.read_text(encoding="utf-8"),
-                                      str(args.clients))
-        except (OSError, ClientsFileError) as exc:
-            print(f"orikaeshi route explain: {exc}", file=sys.stderr)
-            return 2
-        now = _when(args.at, directory, args.did)
-        history, flags = await _history(config, directory, args.did, args.caller, now)
-    else:
-        url = await database_url(config)
-        await migrate_url(url)
-        pool = await create_pool(url, max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                loaded = await current_directory(conn)
-        finally:
-            await pool.close()
-        if loaded is None:
-            print("orikaeshi route explain: no clients loaded (orikaeshi clients load FILE, "
-                  "or --clients FILE)", file=sys.stderr)
-            return 2
-        directory = loaded
-        now = _when(args.at, directory, args.did)
-        history, flags = await _history(config, directory, args.did, args.caller, now)
+    try:
+        directory = await clients_from(config, args.clients)
+    except (OSError, UnicodeDecodeError, ClientsFileError) as exc:
+        print(f"orikaeshi route explain: {exc}", file=sys.stderr)
+        return 2
+    if directory is None:
+        print("orikaeshi route explain: no clients loaded (orikaeshi clients load FILE, "
+              "or --clients FILE)", file=sys.stderr)
+        return 2
+    now = _when(args.at, directory, args.did)
+    history, flags = await _history(config, directory, args.did, args.caller, now)
     decision = decide(directory, args.did, args.caller or None, now, history, flags=flags)
     if args.json:
         print(json.dumps({"decision": asdict(decision), "variables": decision.variables(),

@@ -7,6 +7,7 @@ With ``DATABASE_URL`` set, that server is used.  Without it, a real PostgreSQL f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -107,3 +108,21 @@ async def open_pool(config: Config, *, max_size: int = 10) -> AsyncIterator[asyn
         yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def listening(pool: asyncpg.Pool, channel: str,
+                    callback: Callable[..., object]) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection that LISTENs on ``channel`` for the block.
+
+    At the end it stops listening and goes back to the pool, quietly when the database has
+    gone away (the caller decides what a lost connection means)."""
+    conn = await pool.acquire(timeout=5)
+    try:
+        await conn.add_listener(channel, callback)
+        yield conn
+    finally:
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await conn.remove_listener(channel, callback)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await pool.release(conn)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from service.ledger.notify import CHANNEL
 from service.logs import get_logger
-from service.store.db import TRANSIENT_ERRORS
+from service.store.db import TRANSIENT_ERRORS, listening
 from service.web.auth import STAFF, allow, client_scope
 
 log = get_logger(__name__)
@@ -84,25 +84,18 @@ class Broadcaster:
 
     async def run(self, pool: asyncpg.Pool) -> None:
         while True:
-            conn: asyncpg.Connection | None = None
             try:
-                conn = await pool.acquire(timeout=5)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, done=closed: done.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self.listening.set()
-                # Pages reload their state after a gap in the stream.
-                self.publish({"kind": "resync"})
-                await closed.wait()
+                async with listening(pool, CHANNEL, self._on_notify) as conn:
+                    closed = asyncio.Event()
+                    conn.add_termination_listener(lambda _conn, done=closed: done.set())
+                    self.listening.set()
+                    # Pages reload their state after a gap in the stream.
+                    self.publish({"kind": "resync"})
+                    await closed.wait()
             except TRANSIENT_ERRORS as exc:
                 log.warning("stream_listen_failed", error=str(exc) or type(exc).__name__)
             finally:
                 self.listening.clear()
-                if conn is not None:
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await conn.remove_listener(CHANNEL, self._on_notify)
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await pool.release(conn)
             await asyncio.sleep(1.0)
 
 
