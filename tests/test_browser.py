@@ -155,6 +155,8 @@ async def test_client_user_cannot_see_another_clients_calls(browser, pool, db_ur
         running.go()
         await login(page, running.base, "mdc")
         assert page.url.endswith("/portal")
+        assert [await page.inner_text(h) for h in ("#h-calls", "#l-missed", "#export")] == \
+            ["Calls", "Missed only", "Export CSV"]
         await page.locator("#calls tr[data-id]").first.wait_for(timeout=10_000)
         # Only MDC's own calls, and the hostile name shown as text, never run as HTML.
         ids = await page.locator("#calls tr[data-id]").evaluate_all(
@@ -208,6 +210,8 @@ async def test_operator_gets_a_screen_pop_and_takes_a_message(browser, pool, db_
         await page.add_init_script("localStorage.setItem('lang', 'ja')")
         await login(page, running.base, "op")
         assert page.url.endswith("/operator")
+        assert [await page.inner_text(h) for h in ("#h-call", "#h-message", "#h-history")] \
+            == ["着信中の通話", "伝言", "過去の履歴"]
         await asyncio.sleep(1.0)  # the page's live stream is open
         running.go()
         await page.locator("#client-name").wait_for(timeout=30_000)

@@ -11,6 +11,7 @@ const I18N = {
     alerts: "Alerts", listen: "Listen", whisper: "Whisper", barge: "Barge", calls: "Calls",
     outcome: "Outcome", wait: "Wait", talk: "Talk", started: "Started", messages: "Messages",
     obligations: "Call backs owed", due: "Due", done: "Mark done", call: "Call",
+    current_call: "Current call",
     export: "Export CSV", message: "Message", disposition: "Disposition", send: "Send",
     escalate: "Escalate", history: "History", greeting: "Greeting", notes: "Notes",
     no_call: "No call ringing.", reason: "Reason", number: "Number", attempts: "Attempts",
@@ -37,6 +38,7 @@ const I18N = {
     whisper: "ウィスパー", barge: "割り込み", calls: "着信履歴", outcome: "結果",
     wait: "待ち", talk: "通話", started: "日時", messages: "受電報告",
     obligations: "折り返し義務", due: "期限", done: "対応済みにする", call: "発信",
+    current_call: "着信中の通話",
     export: "CSV出力", message: "伝言", disposition: "区分", send: "送信",
     escalate: "エスカレーション", history: "過去の履歴", greeting: "応対スクリプト",
     notes: "注意事項", no_call: "着信はありません。", reason: "理由", number: "番号",
@@ -60,6 +62,9 @@ export const lang = localStorage.getItem("lang") ||
 export function t(key) {
   return (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
 }
+
+// Static labels are marked in the HTML (data-t="key") and written once, in the page's language.
+for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
 
 export function outcome(value) {
   return value === "answered" ? t("answered_o") : t(value || "unknown");

@@ -1,8 +1,5 @@
 import { api, t } from "/static/app.js";
 
-document.getElementById("l-username").textContent = t("username");
-document.getElementById("l-password").textContent = t("password");
-document.getElementById("submit").textContent = t("login");
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   const status = document.getElementById("status");

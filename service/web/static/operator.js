@@ -3,9 +3,6 @@ import { api, el, header, live, me, outcome, replace, seconds, t, table, time }
 
 const user = await me();
 header(user, "operator");
-document.getElementById("h-call").textContent = t("call");
-document.getElementById("h-message").textContent = t("message");
-document.getElementById("h-history").textContent = t("history");
 replace("call", el("p", { class: "muted" }, t("no_call")));
 let current = null;
 

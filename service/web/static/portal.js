@@ -3,11 +3,6 @@ import { api, el, header, live, me, outcome, replace, seconds, t, table, time, d
 
 const user = await me();
 header(user, "portal");
-document.getElementById("h-calls").textContent = t("calls");
-document.getElementById("h-obligations").textContent = t("obligations");
-document.getElementById("h-messages").textContent = t("messages");
-document.getElementById("l-missed").textContent = t("missed_only");
-document.getElementById("export").textContent = t("export");
 const missedOnly = document.getElementById("missed-only");
 
 async function done(id, button) {

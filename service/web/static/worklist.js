@@ -2,7 +2,6 @@ import { api, el, header, me, replace, t, table, time } from "/static/app.js";
 
 const user = await me();
 header(user, "worklist");
-document.getElementById("h-obligations").textContent = t("obligations");
 
 async function call(id, button) {
   const status = document.getElementById("status");
