@@ -107,7 +107,8 @@ async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
     # Give the first load a moment, so the first calls are routed rather than sent to the
     # dialplan's fallback; routing works without it (fallback) if the database is slow.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(cache.changed.wait(), 3)
+        async with asyncio.timeout(3):
+            await cache.changed.wait()
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -254,3 +254,22 @@ def test_reconnect_backoff_doubles_and_is_capped_for_ever() -> None:
     assert 1.6 <= backoff_delay(3, 0.5, 30) <= 2.4
     # After days of a PBX being away: still the cap, never an overflow.
     assert 24 <= backoff_delay(100_000, 0.5, 30) <= 36
+
+
+async def test_cancelled_at_any_step_of_connecting_the_client_stops() -> None:
+    """Shutdown cancels the client wherever it is: connecting, waiting for the banner,
+    logging in, pinging.  (On 3.11 ``asyncio.wait_for`` dropped a cancellation that arrived
+    as the awaited step completed; the reconnect loop then ran on after shutdown.)"""
+
+    async def idle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async with FakeAmi(idle) as fake:
+        for turns in range(60):
+            client = make_client(fake.port, [], ping_interval=0.01, ping_timeout=0.5)
+            task = asyncio.create_task(client.run())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=2)
+            assert done, f"still running 2 s after a cancel at loop turn {turns}"

@@ -70,7 +70,8 @@ class LedgerWriter:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._wake.wait()
                 self._wake.clear()
                 await self.flush()
         finally:

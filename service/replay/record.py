@@ -50,8 +50,8 @@ async def record(pbx: PbxConfig, out: Path, *, seconds: float | None = None,
 
 async def _one_session(pbx: PbxConfig, handle: IO[bytes], raw: bool, conn: int,
                        start: float, deadline: float | None, read_timeout: float) -> int:
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(pbx.ami_host, pbx.ami_port), 10)
+    async with asyncio.timeout(10):
+        reader, writer = await asyncio.open_connection(pbx.ami_host, pbx.ami_port)
     login = {"Action": "Login", "Username": pbx.ami_username, "Secret": pbx.ami_secret,
              "Events": "on", "ActionID": "record-1"}
     check_action(login)
@@ -63,7 +63,8 @@ async def _one_session(pbx: PbxConfig, handle: IO[bytes], raw: bool, conn: int,
             timeout = read_timeout if deadline is None else min(
                 read_timeout, max(0.01, deadline - time.monotonic()))
             try:
-                data = await asyncio.wait_for(reader.read(65536), timeout)
+                async with asyncio.timeout(timeout):
+                    data = await reader.read(65536)
             except TimeoutError:
                 continue
             if not data:

@@ -71,7 +71,8 @@ async def replay_into(pool: asyncpg.Pool, config: Config, server: ReplayServer,
     pipeline = build_pipeline(fast, pbx, pool)
     runner = asyncio.create_task(pipeline.run(), name="replay-pipeline")
     try:
-        await asyncio.wait_for(server.finished.wait(), None if server.speed else settle_s * 20)
+        async with asyncio.timeout(None if server.speed else settle_s * 20):
+            await server.finished.wait()
         # A Ping is answered after everything sent before it: once it returns, every event
         # has been read and queued; then wait for the queue and the writer.
         await pipeline.client.logged_in.wait()

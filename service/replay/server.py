@@ -216,11 +216,13 @@ class ReplayServer:
         actions_task = asyncio.create_task(
             self._answer_actions(reader, writer, parser, logged_in, stop, lock, answered))
         try:
-            await asyncio.wait_for(logged_in.wait(), 10)
+            async with asyncio.timeout(10):
+                await logged_in.wait()
             # A client usually asks for a snapshot right after login, and a real PBX answers
             # before much else happens; give it that moment instead of a burst of events.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answered.wait(), self.after_login_s)
+                async with asyncio.timeout(self.after_login_s):
+                    await answered.wait()
             if self.gate is not None:
                 await self.gate.wait()
             if self.live_clock and self.base is not None:

@@ -99,7 +99,8 @@ class RoutingCache:
                     await self.refresh(pool)
                     while True:
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(wake.wait(), self.check_interval)
+                            async with asyncio.timeout(self.check_interval):
+                                await wake.wait()
                         wake.clear()
                         await self.refresh(pool)
             except TRANSIENT_ERRORS as exc:

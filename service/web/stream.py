@@ -116,7 +116,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.write(b"event: hello\ndata: {}\n\n")
         while True:
             try:
-                event = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+                async with asyncio.timeout(KEEPALIVE_S):
+                    event = await subscriber.queue.get()
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
