@@ -6,15 +6,25 @@ there is none.  Nothing here builds Asterisk: it runs the binary it is given.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+
+from service.ami.adapter import AmiClient
+from service.ami.parser import AmiMessage
+from service.config import Config, PbxConfig
+from service.ledger.pipeline import build_pipeline
+from tests.waiting import running
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,3 +217,32 @@ def silent_prompt(path: Path) -> None:
         out.setframerate(8000)
         out.writeframes(b"\x00\x00" * 1600)
 
+
+
+@contextlib.asynccontextmanager
+async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Config,
+                             ledger_pbx: PbxConfig, members: dict[str, str],
+                             events: list[AmiMessage]) -> AsyncIterator[AmiClient]:
+    """The real ledger on ``pbx``'s AMI and a control AMI session, once Asterisk has fully
+    booted, with each queue's member (an extension of ``[test-operators]``) added.  Yields
+    the control client; ``events`` fills with every AMI event the ledger reads."""
+    pipeline = build_pipeline(config, ledger_pbx, pool,
+                              taps=[lambda _pbx, batch: events.extend(batch)])
+    booted = asyncio.Event()
+
+    def watch_boot(batch: list[AmiMessage]) -> None:
+        # AMI answers before the dialplan is loaded: calls wait for FullyBooted.
+        if any(event.get("Event") == "FullyBooted" for event in batch):
+            booted.set()
+
+    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch_boot)
+    async with running(pipeline.run()), running(control.run()):
+        async with asyncio.timeout(30):
+            await pipeline.client.logged_in.wait()
+            await control.logged_in.wait()
+            await booted.wait()
+        for queue, member in members.items():
+            await control.send_action({
+                "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
+                "Interface": f"Local/{member}@test-operators/n"})
+        yield control

@@ -9,7 +9,6 @@ it, and with the service's AGI stopped every call is still queued by the static 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from service.clients.schema import parse_clients
 from service.config import PbxConfig
 from service.dialplan.check import check_directory, check_variables
 from service.dialplan.render import render_fallback
-from service.ledger.pipeline import build_pipeline
 from service.routing.cache import RoutingCache
 from tests.live_asterisk import (
     LIVE_VOICEMAIL,
@@ -32,6 +30,7 @@ from tests.live_asterisk import (
     LiveAsterisk,
     asterisk_binary,
     free_port,
+    ledger_and_control,
     live_clients,
 )
 from tests.replaying import config_for
@@ -88,27 +87,12 @@ async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is
     agi = AgiServer(state=AgiContext(cache))
     agi.add_route("route", route)
     await agi.start("127.0.0.1", agi_port)
-    config = dataclasses.replace(config_for(tmp_path))
-    pipeline = build_pipeline(config, PbxConfig(pbx_id="live", ami_port=pbx.ami_port,
-                                                ami_username="test", ami_secret="test"), pool,
-                              taps=[lambda _pbx, batch: events.extend(batch)])
-    booted = asyncio.Event()
-
-    def watch_boot(batch: list[AmiMessage]) -> None:
-        # AMI answers before the dialplan is loaded: calls wait for FullyBooted.
-        if any(event.get("Event") == "FullyBooted" for event in batch):
-            booted.set()
-
-    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch_boot)
+    config = config_for(tmp_path)
+    ledger_pbx = PbxConfig(pbx_id="live", ami_port=pbx.ami_port, ami_username="test",
+                           ami_secret="test")
     try:
-        async with running(pipeline.run()), running(control.run()):
-            await asyncio.wait_for(pipeline.client.logged_in.wait(), 20)
-            await asyncio.wait_for(control.logged_in.wait(), 20)
-            await asyncio.wait_for(booted.wait(), 30)
-            for queue, member in (("q-ksl", "201"), ("q-mdc", "211")):
-                await control.send_action({
-                    "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
-                    "Interface": f"Local/{member}@test-operators/n"})
+        async with ledger_and_control(pbx, pool, config, ledger_pbx,
+                                      {"q-ksl": "201", "q-mdc": "211"}, events) as control:
 
             async def call(did: str, number: str) -> None:
                 answer = await control.send_action({

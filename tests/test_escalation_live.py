@@ -28,7 +28,6 @@ from agi.context import AgiContext
 from agi.escalate import escalate as escalate_route
 from agi.route import route
 from agi.server import AgiServer
-from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.callbacks.escalation import FeatureCodeEscalation, escalate, record_feature_code
 from service.callbacks.repeat_sql import SqlRepeatLookup
@@ -36,7 +35,6 @@ from service.clients.schema import parse_clients
 from service.config import PbxConfig
 from service.dialplan.check import check_variables
 from service.dialplan.render import render_fallback
-from service.ledger.pipeline import build_pipeline
 from service.routing.cache import RoutingCache
 from tests.live_asterisk import (
     LIVE_VOICEMAIL,
@@ -44,11 +42,11 @@ from tests.live_asterisk import (
     LiveAsterisk,
     asterisk_binary,
     free_port,
+    ledger_and_control,
     live_clients,
     silent_prompt,
 )
 from tests.replaying import config_for
-from tests.waiting import running
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
@@ -150,15 +148,6 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
     agi.add_route("escalate", escalate_route)
     await agi.start("127.0.0.1", agi_port)
     events: list[AmiMessage] = []
-    pipeline = build_pipeline(config, live, pool,
-                              taps=[lambda _pbx, batch: events.extend(batch)])
-    booted = asyncio.Event()
-
-    def watch_boot(batch: list[AmiMessage]) -> None:
-        if any(event.get("Event") == "FullyBooted" for event in batch):
-            booted.set()
-
-    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch_boot)
 
     def find(predicate: object) -> AmiMessage | None:
         return next((e for e in events if predicate(e)), None)  # type: ignore[operator]
@@ -172,16 +161,9 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
         raise AssertionError(f"never saw {what}")
 
     try:
-        async with running(pipeline.run()), running(control.run()):
-            await asyncio.wait_for(pipeline.client.logged_in.wait(), 20)
-            await asyncio.wait_for(control.logged_in.wait(), 20)
-            await asyncio.wait_for(booted.wait(), 30)
-            for queue, member in (("q-ksl", "201"), ("q-mdc", "202"), ("q-wsh", "203"),
-                                  ("q-sup", "301")):
-                await control.send_action({
-                    "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
-                    "Interface": f"Local/{member}@test-operators/n"})
-
+        async with ledger_and_control(pbx, pool, config, live,
+                                      {"q-ksl": "201", "q-mdc": "202", "q-wsh": "203",
+                                       "q-sup": "301"}, events) as control:
             async def call(did: str, number: str, *, caller_presses: bool = False) -> None:
                 action = {"Action": "Originate", "Channel": f"Local/{did}@orikaeshi-inbound/n",
                           "CallerID": f'"Caller {number}" <{number}>', "Async": "true",
