@@ -397,7 +397,7 @@ def main() -> None:
     names = ("orikaeshi", "orikaeshi-asyncio", "panoramisk", "panoramisk-uvloop")
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     # Rounds interleave the servers, so that a neighbour's burst on a shared machine spoils
-    # one round of each rather than every figure of one server; the median round is printed.
+    # one round of each rather than every figure of one server; each figure is their median.
     for _ in range(args.rounds):
         for name in names:
             ports: multiprocessing.Queue = multiprocessing.Queue()

@@ -153,6 +153,12 @@ write = all
         (root / "data" / "moh").mkdir(exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pbx_config(self) -> PbxConfig:
+        """This PBX as the service's configuration names it (AMI account of manager.conf)."""
+        return PbxConfig(pbx_id="live", ami_port=self.ami_port, ami_username="test",
+                         ami_secret="test")
+
     def start(self, timeout: float = 30.0) -> None:
         self.process = subprocess.Popen(
             [str(self.binary), "-f", "-C", str(self.etc / "asterisk.conf")],
@@ -221,12 +227,12 @@ def silent_prompt(path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Config,
-                             ledger_pbx: PbxConfig, members: dict[str, str],
+                             members: dict[str, str],
                              events: list[AmiMessage]) -> AsyncIterator[AmiClient]:
     """The real ledger on ``pbx``'s AMI and a control AMI session, once Asterisk has fully
     booted, with each queue's member (an extension of ``[test-operators]``) added.  Yields
     the control client; ``events`` fills with every AMI event the ledger reads."""
-    pipeline = build_pipeline(config, ledger_pbx, pool,
+    pipeline = build_pipeline(config, pbx.pbx_config, pool,
                               taps=[lambda _pbx, batch: events.extend(batch)])
     booted = asyncio.Event()
 

@@ -20,7 +20,6 @@ from agi.server import AgiServer
 from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.clients.schema import parse_clients
-from service.config import PbxConfig
 from service.dialplan.check import check_directory, check_variables
 from service.dialplan.render import render_fallback
 from service.routing.cache import RoutingCache
@@ -88,10 +87,8 @@ async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is
     agi.add_route("route", route)
     await agi.start("127.0.0.1", agi_port)
     config = config_for(tmp_path)
-    ledger_pbx = PbxConfig(pbx_id="live", ami_port=pbx.ami_port, ami_username="test",
-                           ami_secret="test")
     try:
-        async with ledger_and_control(pbx, pool, config, ledger_pbx,
+        async with ledger_and_control(pbx, pool, config,
                                       {"q-ksl": "201", "q-mdc": "211"}, events) as control:
 
             async def call(did: str, number: str) -> None:

@@ -32,7 +32,6 @@ from service.ami.parser import AmiMessage
 from service.callbacks.escalation import FeatureCodeEscalation, escalate, record_feature_code
 from service.callbacks.repeat_sql import SqlRepeatLookup
 from service.clients.schema import parse_clients
-from service.config import PbxConfig
 from service.dialplan.check import check_variables
 from service.dialplan.render import render_fallback
 from service.routing.cache import RoutingCache
@@ -124,8 +123,7 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
         silent_prompt(pbx.sounds / "digits" / f"{digit}.wav")
     pbx.start()
     config = config_for(tmp_path)
-    live = PbxConfig(pbx_id="live", ami_port=pbx.ami_port, ami_username="test",
-                     ami_secret="test")
+    live = pbx.pbx_config
 
     async def record(request: FeatureCodeEscalation) -> None:
         await record_feature_code(pool, (live,), request)
@@ -161,7 +159,7 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
         raise AssertionError(f"never saw {what}")
 
     try:
-        async with ledger_and_control(pbx, pool, config, live,
+        async with ledger_and_control(pbx, pool, config,
                                       {"q-ksl": "201", "q-mdc": "202", "q-wsh": "203",
                                        "q-sup": "301"}, events) as control:
             async def call(did: str, number: str, *, caller_presses: bool = False) -> None:

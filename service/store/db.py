@@ -7,9 +7,8 @@ With ``DATABASE_URL`` set, that server is used.  Without it, a real PostgreSQL f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import asyncpg
@@ -122,7 +121,7 @@ async def listening(pool: asyncpg.Pool, channel: str,
         await conn.add_listener(channel, callback)
         yield conn
     finally:
-        with contextlib.suppress(*TRANSIENT_ERRORS):
+        with suppress(*TRANSIENT_ERRORS):
             await conn.remove_listener(channel, callback)
-        with contextlib.suppress(*TRANSIENT_ERRORS):
+        with suppress(*TRANSIENT_ERRORS):
             await pool.release(conn)
