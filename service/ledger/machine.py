@@ -339,8 +339,9 @@ class LedgerMachine:
             if stint.connected_at is not None:
                 if stint.ended_at is None:
                     stint.ended_at = ts
-                if stint.interface:
-                    self.connected.pop((stint.queue, stint.interface), None)
+                # Kept in ``connected``: AgentComplete (with Asterisk's TalkTime) may come
+                # after the last Hangup, without any channel header (supervisor_whisper_
+                # chanspy); the member's next connect replaces the entry.
                 continue
             # A hang-up after an AMI gap proves nothing about what happened in the gap.
             seen = call.end_seen and not stint.gap
@@ -734,6 +735,12 @@ class LedgerMachine:
             self._agent_complete_evidence(ev, ts)
             return
         call, stint = entry
+        if call.ended_at is not None:
+            # Late: the talk was closed at the hang-up; Asterisk's figures still count.
+            stint.asterisk_talk_s = int(talk) if talk.isdigit() else stint.asterisk_talk_s
+            stint.asterisk_hold_s = int(hold) if hold.isdigit() else stint.asterisk_hold_s
+            self._touch(call, ts)
+            return
         if stint.awaiting_bridge and call.caller_gone_at is not None and talk in ("", "0"):
             # Gone before its bridge was seen and no talk: app_queue's account of a caller
             # who hung up during the whisper.

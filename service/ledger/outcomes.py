@@ -28,8 +28,9 @@ The short-abandon rule reads Asterisk's own ``HoldTime`` where an event carried 
     OriginalPosition: 1
     HoldTime: 1
 
-the same whole seconds as queue_log's ``1795346904|1795346901.1|q-wsh|NONE|ABANDON|1|1|1``, so the ledger and ``reconcile``
-agree, and a recording replayed without event times (``ami.raw``) decides as its timed twin.
+the same whole seconds as queue_log's ``1795346904|1795346901.1|q-wsh|NONE|ABANDON|1|1|1``,
+so the ledger and ``reconcile`` agree, and a recording replayed without event times
+(``ami.raw``) decides as its timed twin.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 It behaves like Asterisk where a client can tell: a banner, ``Login`` answered with the
 client's own ActionID, the recorded events in order (the recorder's own responses left out),
 ``Ping``, ``CoreShowChannels``, ``QueueStatus`` and ``Getvar`` answered from the channels,
-callers and channel variables that are alive at that point of the recording, ``Logoff``.  Actions it cannot perform are answered
-``Response: Error`` and kept in :attr:`ReplayServer.actions` so tests can check what a client
-sent (e.g. the ChanSpy ``Originate`` of a supervisor's whisper button).
+callers and channel variables that are alive at that point of the recording, ``Logoff``.
+Actions it cannot perform are answered ``Response: Error`` and kept in
+:attr:`ReplayServer.actions` so tests can check what a client sent (e.g. the ChanSpy
+``Originate`` of a supervisor's whisper button).
 
 With ``timestamps`` on and a jsonl recording, every event gets a ``Timestamp`` header made of
 the recording's own clock, as Asterisk does with ``timestampevents = yes``; the ledger then
