@@ -25,8 +25,8 @@ from service.reconcile.asterisk_logs import read_cdr, read_queue_log
 from service.reconcile.command import reconcile_command
 from service.reconcile.compare import compare
 from service.replay.recording import RecordedConnection, RecordedMessage, load_recording
-from service.replay.server import ReplayServer
 from service.replay.run import inbound_report, replay_into
+from service.replay.server import ReplayServer
 from service.store.callbacks_sql import obligations
 from tests.conftest import TRACES, trace_dir
 from tests.replaying import config_for, replay
@@ -201,7 +201,7 @@ def _caller_story(machine: LedgerMachine, *, bridge: bool, gone_at: float | None
     feed(29.489, Event="QueueCallerLeave", Uniqueid=c2, Queue="q-sup")
     feed(29.49, Event="AgentConnect", Uniqueid=c2, Queue="q-sup", DestUniqueid=m1,
          Interface="Local/301@operators/n", HoldTime="3", RingTime="2")
-    if gone_at is not None and 29.489 <= gone_at:
+    if gone_at is not None and gone_at >= 29.489:
         feed(gone_at, Event="HangupRequest", Channel=name + "2", Uniqueid=c2, Cause="0")
         feed(gone_at, Event="Hangup", Channel=name + "1", Uniqueid=c1, Cause="0")
     if bridge:
