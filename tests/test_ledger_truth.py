@@ -21,6 +21,7 @@ from service.callbacks.worker import CallbackWorker
 from service.clients.schema import parse_clients
 from service.dialplan.render import render_fallback
 from service.ledger.machine import LedgerMachine, SnapshotChannel, SnapshotQueueEntry
+from service.ledger.records import call_records
 from service.reconcile.asterisk_logs import read_cdr, read_queue_log
 from service.reconcile.command import reconcile_command
 from service.reconcile.compare import compare
@@ -28,6 +29,7 @@ from service.replay.recording import RecordedConnection, RecordedMessage, load_r
 from service.replay.run import inbound_report, replay_into
 from service.replay.server import ReplayServer
 from service.store.callbacks_sql import obligations
+from service.store.ledger_sql import write_records
 from tests.conftest import TRACES, trace_dir
 from tests.replaying import config_for, replay
 from tests.waiting import eventually, running
@@ -436,3 +438,31 @@ def test_reconcile_on_an_empty_ledger_adds_each_call_once(scenario: str) -> None
         sorted(c["caller_number"] for c in inbound)
     seen = [u for a in findings.additions for u in a.uniqueids]
     assert len(seen) == len(set(seen)), "a channel in two calls"
+
+
+async def test_a_connect_written_before_the_caller_was_found_gone_is_taken_back(pool) -> None:
+    """The writer may flush between AgentConnect and the caller's BridgeEnter: that row
+    looks answered.  The final record (caller gone before the bridge) must not be merged
+    with it into an abandoned call that still has an answer time and a member."""
+    machine = LedgerMachine("pbx1")
+    story = [m for m in whisper_hangup_recording().messages if m.is_event]
+    # As recorded, the caller's hang-up came before the connect; here it comes between the
+    # connect and the bridge, the window in which a provisional answer can be written.
+    hangup = [m for m in story if (m.t or 0) == 34.044]
+    rest = [m for m in story if (m.t or 0) != 34.044]
+    connect = next(i for i, m in enumerate(rest) if m.get("Event") == "AgentConnect")
+    first, second = rest[:connect + 1], hangup + rest[connect + 1:]
+    async with pool.acquire() as conn:
+        for part in (first, second):
+            for message in part:
+                machine.feed({k: value or "" for k, value in message.headers},
+                             1795347000 + (message.t or 0.0))
+            await write_records(conn, [r for call in machine.take_dirty()
+                                       for r in call_records(call)])
+        row = await conn.fetchrow("SELECT outcome, answered_at, answered_by, talk_s "
+                                  "FROM calls WHERE linkedid = '1795347086.4'")
+        stint = await conn.fetchrow("SELECT result, connected_at, agent FROM stints "
+                                    "WHERE linkedid = '1795347086.4'")
+    assert dict(row) == {"outcome": "abandoned", "answered_at": None, "answered_by": None,
+                         "talk_s": None}
+    assert dict(stint) == {"result": "abandoned", "connected_at": None, "agent": None}
