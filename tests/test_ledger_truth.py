@@ -67,9 +67,11 @@ def whisper_hangup_recording() -> RecordedConnection:
       plays to 301: the caller-side hang-up messages are the first call's own
       (``Cdr`` of ``;1``, ``HangupRequest`` of ``;2`` with ``Cause: 0``, ``Hangup`` of ``;1``),
       re-labelled with the second call's channels;
+    * as a live Asterisk does with Queue()'s gosub whisper (tests/fixtures/whisper_hangup_*),
+      the recorded ``MusicOnHoldStop`` and ``QueueCallerLeave`` come at the pick-up;
     * the whisper ends 16 s after the pick-up, as in the live trial of issue 8: the recorded
-      ``MusicOnHoldStop``, ``QueueCallerLeave``, ``AgentConnect`` (``HoldTime: 18``),
-      ``BridgeCreate``, ``BridgeEnter`` x2 moved to t = 44.55; then the recorded
+      ``AgentConnect`` (``HoldTime: 18``), ``BridgeCreate``, ``BridgeEnter`` x2 moved to
+      t = 44.55; then the recorded
       ``AgentComplete`` with ``Reason: caller``, ``TalkTime: 0`` (what app_queue logs as
       ``COMPLETECALLER|18|0|1``) and the recorded tail of hang-ups, moved by +10 s.
     """
@@ -90,8 +92,15 @@ def whisper_hangup_recording() -> RecordedConnection:
         t = m.t or 0
         if 29.4 < t < 29.5:
             h = _h(m)
-            out.append(_with(m, t + 15.06, HoldTime="18") if h.get("Event") == "AgentConnect"
-                       else RecordedMessage(m.headers, t + 15.06))
+            if h.get("Event") in ("MusicOnHoldStop", "QueueCallerLeave") or \
+                    h.get("Variable") == "QUEUEPOSITION":
+                # With a gosub whisper the caller leaves the queue when the member picks up
+                # (seen live: tests/fixtures/whisper_hangup_ast*).
+                out.append(RecordedMessage(m.headers, 28.549))
+            elif h.get("Event") == "AgentConnect":
+                out.append(_with(m, t + 15.06, HoldTime="18"))
+            else:
+                out.append(RecordedMessage(m.headers, t + 15.06))
     for m in real.messages:
         t, h = m.t or 0, _h(m)
         if t < 34.5:
@@ -466,3 +475,24 @@ async def test_a_connect_written_before_the_caller_was_found_gone_is_taken_back(
     assert dict(row) == {"outcome": "abandoned", "answered_at": None, "answered_by": None,
                          "talk_s": None}
     assert dict(stint) == {"result": "abandoned", "connected_at": None, "agent": None}
+
+
+WHISPER_FIXTURES = sorted((Path(__file__).resolve().parent / "fixtures").glob(
+    "whisper_hangup_*/ami.jsonl"))
+
+
+@pytest.mark.parametrize("recording", WHISPER_FIXTURES, ids=lambda p: p.parent.name)
+async def test_live_recorded_whisper_hangup_replays_to_a_missed_call(recording: Path, pool,
+                                                                     tmp_path) -> None:
+    """Recorded from Asterisk 20 and 23 (tests/fixtures/README.md): CONNECT after the caller
+    hung up during the whisper, then COMPLETECALLER with talk 0."""
+    events = [m for c in load_recording(recording) for m in c.messages if m.is_event]
+    connect = next(m for m in events if m.get("Event") == "AgentConnect")
+    assert connect.get("HoldTime") == "13"
+    report, _ = await replay(pool, tmp_path, recording)
+    [call] = report
+    assert (call["outcome"], call["answered_by"], call["answered_at"], call["talk_s"]) == \
+        ("abandoned", None, None, None)
+    # Joined, then 6.5 s until the caller's hang-up (not the 13 s HoldTime, which runs to
+    # the end of the whisper).
+    assert call["wait_s"] == pytest.approx(6.5, abs=0.1)

@@ -25,7 +25,17 @@ and a caller hanging up shows first on its own side (repeat_caller_escalated, fi
 
 When those come before the caller's ``BridgeEnter`` (the caller hung up during the member's
 whisper), app_queue still sends ``AgentConnect`` and then ``AgentComplete`` with
-``Reason: caller`` and ``TalkTime: 0``; that stint is an abandon, not an answer.
+``Reason: caller`` and ``TalkTime: 0``; that stint is an abandon, not an answer.  Seen on a
+live Asterisk 23.4.1 with Queue()'s gosub whisper (tests/fixtures/whisper_hangup_ast23)::
+
+    QueueCallerLeave  Channel: Local/0312345678@from-pstn-00000000;2   (member picked up)
+    HangupRequest     Channel: Local/0312345678@from-pstn-00000000;2   Cause: 0
+    Hangup            Channel: Local/0312345678@from-pstn-00000000;1   Cause: 0
+    AgentConnect      Channel: Local/0312345678@from-pstn-00000000;2   HoldTime: 13
+    BridgeEnter       Channel: Local/201@test-operators-00000001;1
+    BridgeEnter       Channel: Local/0312345678@from-pstn-00000000;2   (already gone)
+    ...
+    AgentComplete     HoldTime: 13  TalkTime: 0  Reason: caller        (no channel headers)
 """
 
 from __future__ import annotations
@@ -717,12 +727,15 @@ class LedgerMachine:
         if stint.interface:
             self.connected.pop((stint.queue, stint.interface), None)
         stint.awaiting_bridge = False
+        stint.unbridged = True
         stint.connected_at = None
         stint.agent = None
         stint.interface = None
         stint.abandon_seen = True
         stint.result = ABANDONED
-        stint.left_at = min(gone_at, stint.left_at or ts)
+        # With a gosub whisper Asterisk sends QueueCallerLeave when the member picks up,
+        # before the whisper; the caller waited on until it hung up.
+        stint.left_at = gone_at
         answered = [s for s in call.stints if s.connected_at is not None]
         call.answered_at = answered[0].connected_at if answered else None
         call.answered_by = answered[-1].agent if answered else None
@@ -757,16 +770,22 @@ class LedgerMachine:
 
     def _agent_complete_evidence(self, ev: Event, ts: float) -> None:
         """An ``AgentComplete`` whose connect was not seen (it fell in an AMI gap, or the
-        call already ended): Asterisk's own account of the stint, e.g. (supervisor_whisper)::
+        call already ended): Asterisk's own account of the stint (answered_caller_hangup)::
 
             Event: AgentComplete
-            Uniqueid: 1795347133.1
-            Queue: q-ksl
-            Interface: Local/201@operators/n
-            MemberName: op201
+            Channel: Local/0663330001@from-pstn-00000000;2
+            Uniqueid: 1795346850.1
+            Linkedid: 1795346850.0
+            Queue: q-mdc
+            Interface: Local/211@operators/n
+            MemberName: op211
             HoldTime: 3
-            TalkTime: 9
-            Reason: agent
+            TalkTime: 10
+            Reason: caller
+
+        (When the caller's channel is already gone it comes without any channel header,
+        ``Queue``, ``Interface``, ``MemberName``, ``HoldTime``, ``TalkTime``, ``Reason``
+        only, as in supervisor_whisper_chanspy: found through ``connected`` instead.)
 
         ``Reason: caller`` with ``TalkTime: 0`` is what app_queue sends when the caller was
         gone before the bridge: evidence of an abandon, not of an answer.

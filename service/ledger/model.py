@@ -79,6 +79,8 @@ class Stint:
     gap: bool = False
     # AgentConnect seen, the caller's BridgeEnter not yet: an answer only once bridged.
     awaiting_bridge: bool = False
+    # A CONNECT came, but the caller had hung up before the bridge (during the whisper).
+    unbridged: bool = False
     rings: list[RingAttempt] = field(default_factory=list)
 
     @property
@@ -102,7 +104,13 @@ class Stint:
     def decisive_wait_s(self) -> float | None:
         """The wait the short-abandon rule reads: Asterisk's own ``HoldTime`` when an event
         carried one (the figure queue_log's ABANDON/CONNECT has, so the ledger, reconcile,
-        ``ami.jsonl`` and ``ami.raw`` all decide alike), else the measured wait."""
+        ``ami.jsonl`` and ``ami.raw`` all decide alike), else the measured wait.
+
+        Except for a caller gone during the whisper: the CONNECT's ``HoldTime`` runs to the
+        whisper's end, long after the caller left, so the measured wait (join to the
+        caller's hang-up) decides when there is one."""
+        if self.unbridged and self.measured:
+            return self.wait_s
         return float(self.asterisk_hold_s) if self.asterisk_hold_s is not None else self.wait_s
 
 
