@@ -95,6 +95,13 @@ def agent_id(interface_or_channel: str | None) -> str | None:
     return match.group(1) if match else interface_or_channel
 
 
+def _recount_answer(call: Call) -> None:
+    """The call's answer from its stints: first connect, last member connected."""
+    answered = [s for s in call.stints if s.connected_at is not None]
+    call.answered_at = answered[0].connected_at if answered else None
+    call.answered_by = answered[-1].agent if answered else None
+
+
 def _clean_id(value: str | None) -> str | None:
     if value is None or value in _UNKNOWN_ID:
         return None
@@ -755,9 +762,7 @@ class LedgerMachine:
         # With a gosub whisper Asterisk sends QueueCallerLeave when the member picks up,
         # before the whisper; the caller waited on until it hung up.
         stint.left_at = gone_at
-        answered = [s for s in call.stints if s.connected_at is not None]
-        call.answered_at = answered[0].connected_at if answered else None
-        call.answered_by = answered[-1].agent if answered else None
+        _recount_answer(call)
 
     def _on_agent_complete(self, ev: Event, ts: float) -> None:
         key = (ev.get("Queue", ""), ev.get("Interface", ""))
@@ -849,8 +854,7 @@ class LedgerMachine:
                 # Adopted from the channel list (a channel name): the queue names the member.
                 stint.agent = agent_id(interface) or stint.agent
                 stint.interface = interface or stint.interface
-                connected = [s for s in call.stints if s.connected_at is not None]
-                call.answered_by = connected[-1].agent
+                _recount_answer(call)
             stint.ended_at = stint.ended_at or ts
             stint.asterisk_talk_s = talk_s if talk_s is not None else stint.asterisk_talk_s
             stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
@@ -944,9 +948,7 @@ class LedgerMachine:
             stint.cdr_answered = False
             stint.connected_at = None
             stint.agent = None
-            answered = [s for s in call.stints if s.connected_at is not None]
-            call.answered_at = answered[0].connected_at if answered else None
-            call.answered_by = answered[-1].agent if answered else None
+            _recount_answer(call)
         stint.left_at = stint.left_at or at
         stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
         stint.abandon_seen = True
