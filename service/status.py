@@ -88,7 +88,10 @@ class UnroutedCalls:
                 while len(self._created_in) > self._remember:
                     self._created_in.popitem(last=False)
             elif name == "QueueCallerJoin":
-                call = machine.calls.get(event.get("Linkedid", ""))
+                # The ledger has applied the whole batch already: a short call may have
+                # ended within it (it is then among the recently ended).
+                linkedid = event.get("Linkedid", "")
+                call = machine.calls.get(linkedid) or machine.ended.get(linkedid)
                 if call is None or call.direction != "inbound":
                     continue
                 self._judge(pbx_id, call, event)

@@ -13,19 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from service.clients.schema import parse_clients
 from service.config import REPO_ROOT
 from service.dialplan.pbx_check import PbxFacts, check_pbx, operator_of, same_zone
 from service.dialplan.prompts import needed_prompts
 from service.dialplan.render import include_for, member_gosub_positions
-from service.clients.schema import parse_clients
 from tests.live_asterisk import silent_prompt
 from tests.pbx_files import SAMPLE_CLIENTS, SAMPLE_CONFIG, edit, sample_etc, sample_pbx
 
 
 def check(etc: Path, *, version: str | None = "22.5.0", tz: str = "UTC",
-          facts: PbxFacts = PbxFacts(), **changes: object) -> list[str]:
+          facts: PbxFacts | None = None, **changes: object) -> list[str]:
     pbx = dataclasses.replace(sample_pbx(), **changes)  # type: ignore[arg-type]
-    return check_pbx(pbx, etc, agi_port=4573, config_name="orikaeshi.toml", facts=facts,
+    return check_pbx(pbx, etc, agi_port=4573, config_name="orikaeshi.toml",
+                     facts=facts or PbxFacts(),
                      asterisk_version=version, pbx_tz=tz)
 
 
