@@ -23,6 +23,7 @@ import pytest
 from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.config import Config, PbxConfig
+from service.dialplan.render import asterisk_major, include_for
 from service.ledger.pipeline import build_pipeline
 from tests.waiting import running
 
@@ -64,6 +65,13 @@ def asterisk_binary() -> str | None:
     return os.environ.get("ASTERISK_BIN") or shutil.which("asterisk")
 
 
+def asterisk_version(binary: Path) -> str:
+    """What ``asterisk -V`` says, e.g. "Asterisk 20.20.1"."""
+    done = subprocess.run([str(binary), "-V"], capture_output=True, text=True, timeout=20,
+                          check=False)
+    return done.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -102,6 +110,7 @@ class LiveAsterisk:
             pytest.skip("no Asterisk: set ASTERISK_BIN to run live-PBX tests")
         self.binary = Path(binary)
         self.root = root
+        self.version = asterisk_version(self.binary)
         self.ami_port = free_port()
         self.etc = root / "etc"
         self.sounds = root / "data" / "sounds"
@@ -143,6 +152,10 @@ write = all
             "http.conf": "[general]\nenabled = no\n",
             "cdr.conf": "[general]\nenable = no\n",
             "extensions.conf": extensions,
+            # The include as `orikaeshi dialplan include` writes it for this binary's release
+            # (Queue()'s member Gosub moved between 20 and 21): `#include orikaeshi.conf`.
+            "orikaeshi.conf": include_for((REPO / "dialplan" / "orikaeshi.conf").read_text(),
+                                          asterisk_major(self.version)),
             "queues.conf": queues,
             "voicemail.conf": voicemail or "[general]\nformat = wav\n",
             "musiconhold.conf": "[default]\nmode = files\ndirectory = moh\n",

@@ -50,7 +50,7 @@ writeprotect = yes
 ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
 ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-outside/n
 
-#include {REPO / "dialplan" / "orikaeshi.conf"}
+#include orikaeshi.conf
 #include orikaeshi-fallback.conf
 
 ; simulated operators: answer after a second, talk for three

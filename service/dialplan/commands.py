@@ -95,7 +95,11 @@ async def probe_pbx(pbx: PbxConfig, timeout: float) -> tuple[PbxFacts, str | Non
         async with asyncio.timeout(timeout * 2):
             await client.logged_in.wait()
         settings = await client.send_action({"Action": "CoreSettings"})
-        queues = await client.send_action({"Action": "QueueStatus"}, as_list=True)
+        version = settings.get("AsteriskVersion")
+        try:
+            queues = await client.send_action({"Action": "QueueStatus"}, as_list=True)
+        except AmiError as exc:  # e.g. app_queue not loaded yet: the version still counts
+            return PbxFacts(asterisk_version=version), f"QueueStatus: {exc}"
     except (TimeoutError, AmiError) as exc:
         why = client.last_error or str(exc) or "no answer in time"
         return PbxFacts(), f"AMI {pbx.ami_host}:{pbx.ami_port}: {why}"
@@ -104,7 +108,7 @@ async def probe_pbx(pbx: PbxConfig, timeout: float) -> tuple[PbxFacts, str | Non
         await asyncio.gather(task, return_exceptions=True)
     members = tuple(sorted({m.get("Location") or m.get("Interface") or "" for m in queues
                             if m.get("Event") == "QueueMember"} - {""}))
-    return PbxFacts(asterisk_version=settings.get("AsteriskVersion"), members=members), None
+    return PbxFacts(asterisk_version=version, members=members), None
 
 
 def _pbx(config: Config, pbx_id: str | None) -> PbxConfig:
