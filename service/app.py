@@ -206,7 +206,10 @@ async def health(request: web.Request) -> web.Response:
     except TRANSIENT_ERRORS:
         db_ok = False
     state = status(app)
-    ok = db_ok and all(p["state"] == "up" for p in state["pbx"])
+    # Calls recorded without DID or routing decision are a broken deployment, not a quiet
+    # day: /healthz says so (503) as for a PBX that is away.
+    ok = db_ok and all(p["state"] == "up" for p in state["pbx"]) and \
+        not any(a["kind"] == "unrouted_calls" for a in state["alerts"])
     routing = app.get(ROUTING)
     directory = routing.directory if routing else None
     return web.json_response({"ok": ok, "database": db_ok, **state,

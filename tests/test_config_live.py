@@ -265,8 +265,10 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
                 first = answer[0] if isinstance(answer, list) else answer
                 assert first.response == "Success", answer
                 health: dict[str, Any] = {}
+                code = 0
                 for _ in range(300):
-                    health = await (await client.get("/healthz")).json()
+                    response = await client.get("/healthz")
+                    health, code = await response.json(), response.status
                     if any(a["kind"] == "unrouted_calls" for a in health["alerts"]):
                         break
                     await asyncio.sleep(0.1)
@@ -279,6 +281,7 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
                                        "without DID, routing decision, caller number "
                                        "(created in [orikaeshi-inbound])"), alert
     assert "inbound_contexts: from-pstn" in alert["message"]
-    assert health["pbx"][0]["state"] == "up"
+    assert health["pbx"][0]["state"] == "up" and health["database"] is True
+    assert code == 503 and health["ok"] is False  # up, and still not healthy
     # The route itself worked: the PBX got its decision; only the ledger was blind.
     assert agi.served >= 1
