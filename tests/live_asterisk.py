@@ -240,12 +240,14 @@ def silent_prompt(path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Config,
-                             members: dict[str, str],
-                             events: list[AmiMessage]) -> AsyncIterator[AmiClient]:
+                             members: dict[str, str], events: list[AmiMessage], *,
+                             pbx_config: PbxConfig | None = None
+                             ) -> AsyncIterator[AmiClient]:
     """The real ledger on ``pbx``'s AMI and a control AMI session, once Asterisk has fully
     booted, with each queue's member (an extension of ``[test-operators]``) added.  Yields
-    the control client; ``events`` fills with every AMI event the ledger reads."""
-    pipeline = build_pipeline(config, pbx.pbx_config, pool,
+    the control client; ``events`` fills with every AMI event the ledger reads.
+    ``pbx_config``: the service's view of this PBX (default: ``pbx.pbx_config``)."""
+    pipeline = build_pipeline(config, pbx_config or pbx.pbx_config, pool,
                               taps=[lambda _pbx, batch: events.extend(batch)])
     booted = asyncio.Event()
 

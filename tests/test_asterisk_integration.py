@@ -48,7 +48,8 @@ writeprotect = yes
 
 [globals]
 ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-outside/n
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @test-outside/n
 
 #include orikaeshi.conf
 #include orikaeshi-fallback.conf

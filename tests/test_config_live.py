@@ -63,8 +63,8 @@ writeprotect = yes
 
 [globals]
 ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-operators/n
-ORIKAESHI_CALLBACK_DIAL = Local/${{EXTEN}}@test-operators/n
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @test-operators/n
 
 #include orikaeshi.conf
 #include orikaeshi-fallback.conf
@@ -285,3 +285,49 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
     assert code == 503 and health["ok"] is False  # up, and still not healthy
     # The route itself worked: the PBX got its decision; only the ledger was blind.
     assert agi.served >= 1
+
+
+async def test_a_call_back_through_the_shipped_outbound_context(pool, tmp_path: Path) -> None:
+    """Click-to-call as shipped: the operator's phone (phone_channel) is originated into
+    [orikaeshi-outbound] (callback_context), which Dials the callee; the ledger records an
+    outbound call with the Dial's result, because that context is in outbound_contexts."""
+    from service.callbacks.dialer import place_callback
+    from service.clients.store import load_document
+
+    agi_port = free_port()
+    pbx = live_pbx(tmp_path, agi_port)
+    pbx.start()
+    async with pool.acquire() as conn:
+        await load_document(conn, CLIENTS, "live.yaml")
+    shipped = dataclasses.replace(pbx.pbx_config, inbound_contexts=("orikaeshi-inbound",),
+                                  outbound_contexts=("orikaeshi-outbound",),
+                                  callback_context="orikaeshi-outbound",
+                                  phone_channel="Local/{ext}@test-operators/n")
+    config = config_for(tmp_path)
+    events: list[AmiMessage] = []
+    try:
+        async with ledger_and_control(pbx, pool, config, {}, events,
+                                      pbx_config=shipped) as control:
+            async with pool.acquire() as conn:
+                placed = await place_callback(
+                    control, conn, shipped, client="KSL", number="090-5555-6666",
+                    operator="201", requested_by="sup301",
+                    now=datetime(2026, 6, 10, 1, 0, tzinfo=UTC))  # 10:00 in Tokyo
+            assert placed.placed, placed
+            rows: list[Any] = []
+            for _ in range(300):
+                async with pool.acquire() as conn:
+                    rows = await conn.fetch("SELECT * FROM calls WHERE direction = 'outbound' "
+                                            "AND ended_at IS NOT NULL")
+                if rows:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        pbx.stop()
+        dump(tmp_path / "ami-events.jsonl", events)
+    [row] = rows
+    assert (row["callee_number"], row["placed_by"], row["dial_result"], row["client"]) == \
+        ("09055556666", "201", "answered", "KSL"), dict(row)
+    dials = [e for e in events if e.get("Event") == "Newexten"
+             and e.get("Context") == "orikaeshi-outbound" and e.get("Application") == "Dial"]
+    assert dials and dials[0]["AppData"] == "Local/09055556666@test-operators/n,45"

@@ -68,7 +68,8 @@ writeprotect = yes
 [globals]
 ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
 ORIKAESHI_SUPERVISORS = q-sup
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-operators/n
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @test-operators/n
 
 #include orikaeshi.conf
 #include {REPO / "dialplan" / "escalation.conf"}

@@ -134,7 +134,8 @@ def test_the_call_back_context_must_exist_and_dial(etc: Path) -> None:
     # The outbound context listed but not in the dialplan (the reference PBX's name).
     only(check(etc, outbound_contexts=("orikaeshi-outbound", "outbound")),
          "outbound_contexts: context [outbound] is not in the dialplan")
-    edit(etc / "orikaeshi.conf", " same => n,Dial(${EVAL(${ORIKAESHI_CALLBACK_DIAL})},45)\n",
+    edit(etc / "orikaeshi.conf",
+         " same => n,Dial(${ORIKAESHI_OUTSIDE_PREFIX}${EXTEN}${ORIKAESHI_OUTSIDE_SUFFIX},45)\n",
          " same => n,Playback(beep)\n")
     only(check(etc), "[orikaeshi-outbound]: the call-back context does not Dial()")
 
@@ -216,6 +217,17 @@ def test_every_queue_has_hold_music(etc: Path) -> None:
     assert len(problems) == 4, problems  # q-ksl, q-mdc, q-sup, q-wsh (from the template)
     assert "[q-ksl] musicclass: hold music class 'default' is not in " in problems[0]
     assert "callers would wait in silence" in problems[0]
+
+
+def test_outside_numbers_are_not_a_template_in_globals(etc: Path) -> None:
+    """The include's old way, ORIKAESHI_FORWARD = PJSIP/${FORWARD_TO}@trunk, dialled
+    PJSIP/@trunk: Asterisk expands [globals] at load time."""
+    with (etc / "extensions.conf").open("a") as out:
+        out.write("[globals]\nORIKAESHI_FORWARD = PJSIP/${FORWARD_TO}@trunk\n")
+    only(check(etc), "[globals] ORIKAESHI_FORWARD: 'PJSIP/${FORWARD_TO}@trunk' is expanded "
+                     "when Asterisk loads it")
+    edit(etc / "extensions.conf", "ORIKAESHI_OUTSIDE_PREFIX = PJSIP/\n", "")
+    assert any("ORIKAESHI_OUTSIDE_PREFIX: not set" in p for p in check(etc))
 
 
 def test_the_agi_address(etc: Path) -> None:

@@ -19,8 +19,8 @@ from service.dialplan.prompts import needed_prompts
 ASTERISK_NAMES = frozenset({
     "EXTEN", "CALLERID", "CHANNEL", "AGISTATUS", "QUEUESTATUS", "VMSTATUS", "DIALSTATUS",
     "EVAL", "CONTEXT", "UNIQUEID", "BRIDGEPEER", "GOSUB_RETVAL", "DYNAMIC_FEATURES", "IF",
-    "ORIKAESHI_AGI", "ORIKAESHI_FORWARD", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
-    "ORIKAESHI_CALLBACK_DIAL",
+    "ORIKAESHI_AGI", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
+    "ORIKAESHI_OUTSIDE_PREFIX", "ORIKAESHI_OUTSIDE_SUFFIX",
     "ARG1", "ARG2", "ARG3",
 })
 # Variables the route AGI sets that the dialplan itself must read (the others are read by

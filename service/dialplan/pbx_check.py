@@ -148,6 +148,25 @@ def check_contexts(pbx: PbxConfig, extensions: ConfFile, config_name: str) -> li
     return problems
 
 
+def check_globals(extensions: ConfFile) -> list[str]:
+    """Asterisk expands ``${...}`` in [globals] when it loads them, with no channel: a
+    template such as ``PJSIP/${FORWARD_TO}@trunk`` is stored as ``PJSIP/@trunk``."""
+    problems = []
+    for line in extensions.section_lines("globals"):
+        if "${" in line.value or "$[" in line.value:
+            problems.append(problem(
+                line.where, f"[globals] {line.key}",
+                f"{line.value!r} is expanded when Asterisk loads it, with no call: its ${{...}} "
+                "would be empty", "no ${...} in [globals] (orikaeshi dials outside numbers as "
+                "ORIKAESHI_OUTSIDE_PREFIX, number, ORIKAESHI_OUTSIDE_SUFFIX)"))
+    if extensions.setting("globals", "ORIKAESHI_OUTSIDE_PREFIX") is None:
+        problems.append(problem(
+            str(extensions.path), "[globals] ORIKAESHI_OUTSIDE_PREFIX",
+            "not set: call backs and forwards would dial no outside line",
+            "ORIKAESHI_OUTSIDE_PREFIX = PJSIP/ and ORIKAESHI_OUTSIDE_SUFFIX = @trunk"))
+    return problems
+
+
 def check_agi_global(extensions: ConfFile, agi_port: int) -> list[str]:
     line = extensions.setting("globals", "ORIKAESHI_AGI")
     if line is None:
@@ -410,6 +429,7 @@ def check_pbx(pbx: PbxConfig, etc: Path, *, agi_port: int, config_name: str,
                 for entry in extensions.missing_includes]
     problems += check_contexts(pbx, extensions, config_name)
     problems += check_agi_global(extensions, agi_port)
+    problems += check_globals(extensions)
     problems += check_manager(pbx, read_conf(etc / "manager.conf", etc), etc / "manager.conf")
     problems += check_cdr(pbx, read_conf(etc / "cdr.conf", etc), etc / "cdr.conf",
                           read_conf(etc / "modules.conf", etc),
