@@ -267,3 +267,33 @@ async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Conf
                 "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
                 "Interface": f"Local/{member}@test-operators/n"})
         yield control
+
+
+def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
+                         ) -> str:
+    """extensions.conf of a live test: the include, the fallback map, simulated operators
+    in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
+    (dialled in ``outside``; [test-outside] is always busy)."""
+    return f"""[general]
+static = yes
+writeprotect = yes
+
+[globals]
+ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
+
+#include orikaeshi.conf
+#include orikaeshi-fallback.conf
+
+; simulated operators: answer after a second, then talk
+[test-operators]
+exten => _X.,1,Ringing()
+ same => n,Wait(1)
+ same => n,Answer()
+ same => n,Wait({talk_s})
+ same => n,Hangup()
+
+[test-outside]
+exten => _X.,1,Busy(5)
+"""

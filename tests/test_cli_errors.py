@@ -5,19 +5,16 @@ and call-back hours that run past midnight."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from service.clients.schema import ClientsFileError, parse_clients
 from service.config import REPO_ROOT
-from service.store.scratch import with_database
-from tests.conftest import trace_dir
+from tests.conftest import fresh_database, trace_dir
 
 SAMPLE = REPO_ROOT / "deploy" / "clients.sample.yaml"
 
@@ -31,18 +28,8 @@ def orikaeshi(tmp_path: Path, *args: str, db_url: str) -> subprocess.CompletedPr
 @pytest.fixture
 async def empty_db_url(pg_server_url: str) -> AsyncIterator[str]:
     """A database with nothing in it: no migration has run."""
-    name = f"orikaeshi_empty_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async for url in fresh_database(pg_server_url, "orikaeshi_empty"):
+        yield url
 
 
 def test_explain_at_a_time_that_is_not_one(tmp_path: Path, db_url: str) -> None:

@@ -15,8 +15,10 @@ Skipped without an Asterisk binary.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from tests.live_asterisk import (
     free_port,
     ledger_and_control,
     live_clients,
+    orikaeshi_extensions,
     silent_prompt,
 )
 from tests.replaying import config_for
@@ -56,32 +59,10 @@ pytestmark = [pytest.mark.asterisk,
 CLIENTS = live_clients("KSL", queue_timeout="25s")
 
 
-def extensions(agi_port: int) -> str:
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_OUTSIDE_PREFIX = Local/
-ORIKAESHI_OUTSIDE_SUFFIX = @test-operators/n
-
-#include orikaeshi.conf
-#include orikaeshi-fallback.conf
-
-; operators and the supervisor: answer after a second, stay for four
-[test-operators]
-exten => _X.,1,Ringing()
- same => n,Wait(1)
- same => n,Answer()
- same => n,Wait(4)
- same => n,Hangup()
-"""
-
-
 def live_pbx(tmp_path: Path, agi_port: int) -> LiveAsterisk:
     directory = parse_clients(CLIENTS, "live.yaml")
-    pbx = LiveAsterisk(tmp_path / "asterisk", extensions(agi_port),
+    pbx = LiveAsterisk(tmp_path / "asterisk",
+                       orikaeshi_extensions(agi_port, talk_s=4, outside="test-operators"),
                        queues=(REPO / "dialplan" / "queues.conf.sample").read_text(),
                        voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": render_fallback(directory),
@@ -101,6 +82,20 @@ def dump(path: Path, events: list[AmiMessage]) -> None:
             out.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
 
 
+@contextlib.asynccontextmanager
+async def serving(pbx: LiveAsterisk, agi: AgiServer, agi_port: int,
+                  events: list[AmiMessage]) -> AsyncIterator[None]:
+    """The PBX and the route AGI for the block; then both stopped and the events kept."""
+    pbx.start()
+    await agi.start("127.0.0.1", agi_port)
+    try:
+        yield
+    finally:
+        await agi.close()
+        pbx.stop()
+        dump(pbx.root.parent / "ami-events.jsonl", events)
+
+
 async def test_release_include_repeat_whisper_and_hold_music(pool, tmp_path: Path) -> None:
     agi_port = free_port()
     pbx = live_pbx(tmp_path, agi_port)
@@ -118,57 +113,51 @@ async def test_release_include_repeat_whisper_and_hold_music(pool, tmp_path: Pat
     cache.directory = parse_clients(CLIENTS, "live.yaml")
     agi = AgiServer(state=AgiContext(cache, SqlRepeatLookup(pool), repeat_timeout_s=2))
     agi.add_route("route", route)
-    pbx.start()
-    await agi.start("127.0.0.1", agi_port)
     events: list[AmiMessage] = []
-    try:
-        async with ledger_and_control(pbx, pool, config_for(tmp_path),
-                                      {"q-sup": "301"}, events) as control:
-            # What `orikaeshi dialplan check` learns over AMI, and what it says of the
-            # include written for this release and of the shipped (21+) one.
-            facts, error = await probe_pbx(pbx.pbx_config, 10)
-            assert error is None and facts.asterisk_version, error
-            major = asterisk_major(facts.asterisk_version)
-            assert major == asterisk_major(pbx.version), (facts.asterisk_version, pbx.version)
-            installed = pbx.etc / "orikaeshi.conf"
-            assert check_release_of_include(installed.read_text(), installed, facts,
-                                            None) == []
-            shipped = REPO / "dialplan" / "orikaeshi.conf"
-            refused = check_release_of_include(shipped.read_text(), shipped, facts, None)
-            if major is not None and major <= 20:
-                assert len(refused) == 2 and "is argument 7 but Asterisk" in refused[0], \
-                    refused
-            else:
-                assert refused == [], refused
+    async with serving(pbx, agi, agi_port, events), \
+            ledger_and_control(pbx, pool, config_for(tmp_path), {"q-sup": "301"},
+                               events) as control:
+        # What `orikaeshi dialplan check` learns over AMI, and what it says of the
+        # include written for this release and of the shipped (21+) one.
+        facts, error = await probe_pbx(pbx.pbx_config, 10)
+        assert error is None and facts.asterisk_version, error
+        major = asterisk_major(facts.asterisk_version)
+        assert major == asterisk_major(pbx.version), (facts.asterisk_version, pbx.version)
+        installed = pbx.etc / "orikaeshi.conf"
+        assert check_release_of_include(installed.read_text(), installed, facts,
+                                        None) == []
+        shipped = REPO / "dialplan" / "orikaeshi.conf"
+        refused = check_release_of_include(shipped.read_text(), shipped, facts, None)
+        if major is not None and major <= 20:
+            assert len(refused) == 2 and "is argument 7 but Asterisk" in refused[0], \
+                refused
+        else:
+            assert refused == [], refused
 
-            answer = await control.send_action({
-                "Action": "Originate", "Channel": "Local/0312345678@orikaeshi-inbound/n",
-                "Application": "Wait", "Data": "20", "Async": "true", "Timeout": "10000",
-                "CallerID": f'"Repeat" <{repeat_caller}>'})
-            first = answer[0] if isinstance(answer, list) else answer
-            assert first.response == "Success", answer
+        answer = await control.send_action({
+            "Action": "Originate", "Channel": "Local/0312345678@orikaeshi-inbound/n",
+            "Application": "Wait", "Data": "20", "Async": "true", "Timeout": "10000",
+            "CallerID": f'"Repeat" <{repeat_caller}>'})
+        first = answer[0] if isinstance(answer, list) else answer
+        assert first.response == "Success", answer
 
-            def connected() -> bool:
-                return any(e.get("Event") == "BridgeEnter" and
-                           e.get("CallerIDNum") == repeat_caller for e in events)
-            await eventually(connected, 40, 0.1, "the repeat caller bridged with 301")
-            rows: list[Any] = []
+        def connected() -> bool:
+            return any(e.get("Event") == "BridgeEnter" and
+                       e.get("CallerIDNum") == repeat_caller for e in events)
+        await eventually(connected, 40, 0.1, "the repeat caller bridged with 301")
+        rows: list[Any] = []
 
-            async def ended() -> bool:
-                nonlocal rows
-                async with pool.acquire() as conn:
-                    rows = await conn.fetch("SELECT * FROM calls WHERE pbx_id = 'live' AND "
-                                            "linkedid NOT LIKE 'earlier%' AND ended_at IS NOT "
-                                            "NULL")
-                return bool(rows)
-            for _ in range(300):
-                if await ended():
-                    break
-                await asyncio.sleep(0.1)
-    finally:
-        await agi.close()
-        pbx.stop()
-        dump(tmp_path / "ami-events.jsonl", events)
+        async def ended() -> bool:
+            nonlocal rows
+            async with pool.acquire() as conn:
+                rows = await conn.fetch("SELECT * FROM calls WHERE pbx_id = 'live' AND "
+                                        "linkedid NOT LIKE 'earlier%' AND ended_at IS NOT "
+                                        "NULL")
+            return bool(rows)
+        for _ in range(300):
+            if await ended():
+                break
+            await asyncio.sleep(0.1)
 
     join = next(e for e in events if e.get("Event") == "QueueCallerJoin"
                 and e.get("CallerIDNum") == repeat_caller)
@@ -219,8 +208,6 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
     cache.directory = parse_clients(CLIENTS, "live.yaml")
     agi = AgiServer(state=AgiContext(cache))
     agi.add_route("route", route)
-    pbx.start()
-    await agi.start("127.0.0.1", agi_port)
     events: list[AmiMessage] = []
     booted = asyncio.Event()
 
@@ -230,52 +217,47 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
             booted.set()
 
     control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch)
-    try:
-        async with running(control.run()):
-            async with asyncio.timeout(30):
-                await booted.wait()
-            await control.send_action({"Action": "QueueAdd", "Queue": "q-ksl",
-                                       "MemberName": "op201",
-                                       "Interface": "Local/201@test-operators/n"})
-            facts, error = await probe_pbx(right, 10)
-            assert error is None, error
-            assert facts.members == ("Local/201@test-operators/n",)
+    async with serving(pbx, agi, agi_port, events), running(control.run()):
+        async with asyncio.timeout(30):
+            await booted.wait()
+        await control.send_action({"Action": "QueueAdd", "Queue": "q-ksl",
+                                   "MemberName": "op201",
+                                   "Interface": "Local/201@test-operators/n"})
+        facts, error = await probe_pbx(right, 10)
+        assert error is None, error
+        assert facts.members == ("Local/201@test-operators/n",)
 
-            def checked(pbx_config: PbxConfig) -> list[str]:
-                return check_pbx(pbx_config, pbx.etc, agi_port=agi_port,
-                                 config_name="orikaeshi.toml", facts=facts, pbx_tz="UTC")
-            assert checked(right) == []
-            refused = checked(wrong)
-            assert len(refused) == 2, refused
-            assert "inbound_contexts: context [from-pstn] is not in the dialplan" in refused[0]
-            assert "none of which is [orikaeshi-inbound]" in refused[1]
+        def checked(pbx_config: PbxConfig) -> list[str]:
+            return check_pbx(pbx_config, pbx.etc, agi_port=agi_port,
+                             config_name="orikaeshi.toml", facts=facts, pbx_tz="UTC")
+        assert checked(right) == []
+        refused = checked(wrong)
+        assert len(refused) == 2, refused
+        assert "inbound_contexts: context [from-pstn] is not in the dialplan" in refused[0]
+        assert "none of which is [orikaeshi-inbound]" in refused[1]
 
-            # The service run with that configuration anyway: the call reaches its queue,
-            # the ledger cannot see its DID or decision, and /healthz says why.
-            config = dataclasses.replace(config_for(tmp_path), database_url=db_url,
-                                         ami_lock=False, pbxs=(wrong,))
-            app = create_app(config, [database_ctx, ledger_ctx])
-            async with TestClient(TestServer(app)) as client:
-                await eventually(lambda: app[PIPELINES]["live"].client.logged_in.is_set(), 20,
-                                 0.05, "the service's AMI login")
-                answer = await control.send_action({
-                    "Action": "Originate", "Channel": "Local/0312345678@orikaeshi-inbound/n",
-                    "Application": "Wait", "Data": "10", "Async": "true",
-                    "Timeout": "10000", "CallerID": '"Caller" <09011112222>'})
-                first = answer[0] if isinstance(answer, list) else answer
-                assert first.response == "Success", answer
-                health: dict[str, Any] = {}
-                code = 0
-                for _ in range(300):
-                    response = await client.get("/healthz")
-                    health, code = await response.json(), response.status
-                    if any(a["kind"] == "unrouted_calls" for a in health["alerts"]):
-                        break
-                    await asyncio.sleep(0.1)
-    finally:
-        await agi.close()
-        pbx.stop()
-        dump(tmp_path / "ami-events.jsonl", events)
+        # The service run with that configuration anyway: the call reaches its queue,
+        # the ledger cannot see its DID or decision, and /healthz says why.
+        config = dataclasses.replace(config_for(tmp_path), database_url=db_url,
+                                     ami_lock=False, pbxs=(wrong,))
+        app = create_app(config, [database_ctx, ledger_ctx])
+        async with TestClient(TestServer(app)) as client:
+            await eventually(lambda: app[PIPELINES]["live"].client.logged_in.is_set(), 20,
+                             0.05, "the service's AMI login")
+            answer = await control.send_action({
+                "Action": "Originate", "Channel": "Local/0312345678@orikaeshi-inbound/n",
+                "Application": "Wait", "Data": "10", "Async": "true",
+                "Timeout": "10000", "CallerID": '"Caller" <09011112222>'})
+            first = answer[0] if isinstance(answer, list) else answer
+            assert first.response == "Success", answer
+            health: dict[str, Any] = {}
+            code = 0
+            for _ in range(300):
+                response = await client.get("/healthz")
+                health, code = await response.json(), response.status
+                if any(a["kind"] == "unrouted_calls" for a in health["alerts"]):
+                    break
+                await asyncio.sleep(0.1)
     [alert] = [a for a in health["alerts"] if a["kind"] == "unrouted_calls"]
     assert alert["message"].startswith("PBX live: 1 inbound call(s) reached queue q-ksl "
                                        "without DID, routing decision, caller number "

@@ -68,13 +68,17 @@ async def render_command(args: argparse.Namespace, config: Config) -> int:
     directory = await _directory(config, args.clients)
     if directory is None:
         return 2
-    text = render_fallback(directory)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
+    _emit(render_fallback(directory), args.out, f"wrote {args.out}")
+    return 0
+
+
+def _emit(text: str, out: Path | None, note: str) -> None:
+    """Write ``text`` to ``out`` (and say so on stderr), or to stdout."""
+    if out:
+        out.write_text(text, encoding="utf-8")
+        print(note, file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return 0
 
 
 def _read_optional(path: Path) -> str | None:
@@ -130,11 +134,7 @@ async def include_command(args: argparse.Namespace, config: Config) -> int:
     except VersionError as exc:
         print(f"orikaeshi dialplan include: {exc}", file=sys.stderr)
         return 2
-    if args.out:
-        args.out.write_text(rendered, encoding="utf-8")
-        print(f"wrote {args.out} for Asterisk {version}", file=sys.stderr)
-    else:
-        sys.stdout.write(rendered)
+    _emit(rendered, args.out, f"wrote {args.out} for Asterisk {version}")
     return 0
 
 
