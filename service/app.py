@@ -25,6 +25,7 @@ from agi.spy import spy
 from service.appkeys import (
     AGI,
     BROADCASTER,
+    CLOCK,
     CONFIG,
     DB_URL,
     OPERATOR_STATES,
@@ -39,6 +40,7 @@ from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
+from service.clock import Clock, utc_now
 from service.config import Config
 from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
@@ -46,6 +48,7 @@ from service.ledger.pipeline import build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
+from service.status import STATUS_WATCH, StatusWatch, status
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
 from service.web.auth import make_middleware, public
@@ -86,9 +89,12 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     """One AMI consumer per configured PBX, each under its advisory lock."""
     config, pool = app[CONFIG], app[POOL]
     notifier = CallNotifier(pool)
+    unrouted = app[STATUS_WATCH].unrouted
     app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool, on_written=notifier,
-                                                 taps=[app[OPERATOR_STATES]])
+                                                 taps=[app[OPERATOR_STATES], unrouted])
                       for pbx in config.pbxs}
+    for pbx in config.pbxs:
+        unrouted.watch(pbx.pbx_id, app[PIPELINES][pbx.pbx_id].machine, pbx.inbound_contexts)
     tasks = []
     for pbx_id, pipeline in app[PIPELINES].items():
         runner = run_locked(pipeline, pool) if config.ami_lock else pipeline.run()
@@ -127,7 +133,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     # and it only asks PostgreSQL about callers who called recently at all.
     lookup_pool = await create_lookup_pool(app[DB_URL])
     routing = app[ROUTING]
-    recent = RecentCallers(lambda: max_repeat_window(routing.directory))
+    recent = RecentCallers(lambda: max_repeat_window(routing.directory), clock=app[CLOCK])
     recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
     lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
 
@@ -142,7 +148,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         except TRANSIENT_ERRORS as exc:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
-    context = AgiContext(routing, lookup, record_escalation=record_escalation,
+    context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
                          record_spy=record_spy)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
@@ -150,8 +156,9 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
-    await server.start(config.agi_host, config.agi_port)
+    port = await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
+    app[STATUS_WATCH].agi_listening = f"{config.agi_host}:{port}"
     yield
     await server.close()
     recent_task.cancel()
@@ -177,7 +184,8 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
                         sender=config.smtp_sender, username=config.smtp_username or None,
                         password=config.smtp_password or None, starttls=config.smtp_starttls)
-    callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s)
+    callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s,
+                               clock=app[CLOCK])
     deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
                                 http_timeout_s=config.delivery_http_timeout_s)
     tasks = [asyncio.create_task(callbacks.run(), name="callback-worker"),
@@ -190,7 +198,9 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 @public
 async def health(request: web.Request) -> web.Response:
-    """Liveness and what an admin needs to see at a glance."""
+    """Liveness and what an admin needs to see at a glance: :func:`service.status.status`
+    (each PBX link, the FastAGI listener, the spool, alerts), the database, the routing
+    version."""
     app = request.app
     db_ok = True
     try:
@@ -198,27 +208,15 @@ async def health(request: web.Request) -> web.Response:
             await conn.fetchval("SELECT 1")
     except TRANSIENT_ERRORS:
         db_ok = False
-    pbxs = {
-        pbx_id: {
-            "ami_logged_in": p.client.logged_in.is_set(),
-            "ami_connects": p.client.stats.connects,
-            "events": p.client.stats.events,
-            "bad_messages": p.client.stats.bad_messages,
-            "live_calls": len(p.machine.calls),
-            "spooling": p.writer.degraded,
-        }
-        for pbx_id, p in app.get(PIPELINES, {}).items()
-    }
-    ok = db_ok and all(p["ami_logged_in"] for p in pbxs.values())
+    state = status(app)
+    # Calls recorded without DID or routing decision are a broken deployment, not a quiet
+    # day: /healthz says so (503) as for a PBX that is away.
+    ok = db_ok and all(p["state"] == "up" for p in state["pbx"]) and \
+        not any(a["kind"] == "unrouted_calls" for a in state["alerts"])
     routing = app.get(ROUTING)
     directory = routing.directory if routing else None
-    agi = app.get(AGI)
-    extra = {
-        "routing_version": directory.version if directory else None,
-        "agi": {"sessions": len(agi.sessions), "served": agi.served, "refused": agi.refused,
-                "failed": agi.failed} if agi else None,
-    }
-    return web.json_response({"ok": ok, "database": db_ok, "pbx": pbxs, **extra,
+    return web.json_response({"ok": ok, "database": db_ok, **state,
+                              "routing_version": directory.version if directory else None,
                               "event_loop": loop_name(),
                               "uptime_s": round(time.time() - app[STARTED], 1)},
                              status=200 if ok else 503)
@@ -229,15 +227,17 @@ CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, rou
                                            agi_ctx, workers_ctx]
 
 
-def create_app(config: Config, contexts: list[CleanupContext] | None = None
-               ) -> web.Application:
+def create_app(config: Config, contexts: list[CleanupContext] | None = None,
+               clock: Clock = utc_now) -> web.Application:
     app = web.Application(middlewares=[bind_request, make_middleware(lambda a: a[POOL])],
                           client_max_size=1024 * 1024)
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[STARTED] = time.time()
     app[BROADCASTER] = Broadcaster()
     app.on_shutdown.append(app[BROADCASTER].shutdown)
     app[OPERATOR_STATES] = OperatorStates()
+    app[STATUS_WATCH] = StatusWatch()
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(_dispatch(args, config))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`orikaeshi replay ... | head`): say so once, and keep Python
+        # from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("orikaeshi: output closed by the reader (broken pipe); stopped",
+              file=sys.stderr)
+        return 141
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:

@@ -35,18 +35,22 @@ class PbxConfig:
     ami_secret: str = ""
     # A call whose first channel starts in one of these contexts is an inbound (customer) call.
     inbound_contexts: tuple[str, ...] = ("from-pstn", "orikaeshi-inbound")
-    # A channel that runs in one of these contexts is dialling out (call backs, click-to-call).
-    outbound_contexts: tuple[str, ...] = ("outbound",)
+    # A channel that runs in one of these contexts is dialling out (call backs, click-to-call):
+    # the shipped [orikaeshi-outbound], and [outbound] of the reference PBX's recordings.
+    outbound_contexts: tuple[str, ...] = ("orikaeshi-outbound", "outbound")
     # Time zone of the PBX host clock, used to read CDR dates (cdr_csv writes local time).
     clock_tz: str = "UTC"
     # How to ring an operator's or supervisor's own phone ({ext} is the extension), for
     # click-to-call and for listen/whisper/barge: PJSIP/{ext}, or Local/{ext}@opphone/n.
     phone_channel: str = "PJSIP/{ext}"
     # Where an originated call back dials the callee (${EXTEN} = the number).
-    callback_context: str = "outbound"
+    callback_context: str = "orikaeshi-outbound"
     # Where an escalated caller is sent (the extension is the reason), see
     # dialplan/escalation.conf.
     escalation_context: str = "orikaeshi-escalate"
+    # Where Asterisk's cdr_csv writes Master.csv (astlogdir of asterisk.conf + /cdr-csv), the
+    # file `orikaeshi reconcile --cdr` reads; `orikaeshi dialplan check` compares them.
+    cdr_csv_dir: str = "/var/log/asterisk/cdr-csv"
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from service.clock import Clock, shifted_clock
 from service.logs import configure_logging
 from service.store.db import create_pool, migrate_url, start_embedded
 from service.store.scratch import with_database
@@ -68,16 +70,18 @@ def template_db(pg_server_url: str) -> str:
     return name
 
 
-@pytest.fixture
-async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    name = f"orikaeshi_t_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
+async def fresh_database(server_url: str, prefix: str, template: str | None = None
+                         ) -> AsyncIterator[str]:
+    """A new database on the test server (a copy of ``template``, or empty), dropped after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        await admin.execute(f'CREATE DATABASE "{name}"' +
+                            (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
+    yield with_database(server_url, name)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -85,7 +89,20 @@ async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
+    async for url in fresh_database(pg_server_url, "orikaeshi_t", template_db):
+        yield url
+
+
+@pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(db_url, max_size=5)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(params=[timedelta(0), timedelta(days=366)], ids=["today", "a-year-on"])
+def service_clock(request: pytest.FixtureRequest) -> Clock:
+    """The service's clock, today and a year on: tests built on recordings re-base them to
+    this clock, so they pass on any day (a recording is never compared with today)."""
+    return shifted_clock(request.param)

@@ -394,7 +394,15 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                         f"{holidays_country!r} is not a country the holidays library knows")
     if "calling_hours" in fields:
         ranges = r.time_range(fields["calling_hours"], f"{path}.calling_hours")
-        if len(ranges) == 1 and not ranges[0][2]:
+        # Opening hours may run past midnight (22:00-06:00); the window in which call backs
+        # may be dialled may not: the guard compares times of one day, so a reversed window
+        # would refuse every call back without a word.
+        if len(ranges) == 1 and not ranges[0][2] and ranges[0][0] > ranges[0][1]:
+            start, end = (f"{x:%H:%M}" for x in ranges[0][:2])
+            r.error(fields["calling_hours"], f"{path}.calling_hours",
+                    f"'{start}-{end}' runs past midnight; call backs may only be dialled "
+                    f"inside one day (callee's local time), e.g. 08:00-21:00")
+        elif len(ranges) == 1 and not ranges[0][2]:
             changes["calling_hours"] = (ranges[0][0], ranges[0][1])
         elif ranges:
             r.error(fields["calling_hours"], f"{path}.calling_hours",

@@ -19,14 +19,16 @@ from service.dialplan.prompts import needed_prompts
 ASTERISK_NAMES = frozenset({
     "EXTEN", "CALLERID", "CHANNEL", "AGISTATUS", "QUEUESTATUS", "VMSTATUS", "DIALSTATUS",
     "EVAL", "CONTEXT", "UNIQUEID", "BRIDGEPEER", "GOSUB_RETVAL", "DYNAMIC_FEATURES", "IF",
-    "ORIKAESHI_AGI", "ORIKAESHI_FORWARD", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
+    "ORIKAESHI_AGI", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
+    "ORIKAESHI_OUTSIDE_PREFIX", "ORIKAESHI_OUTSIDE_SUFFIX",
     "ARG1", "ARG2", "ARG3",
 })
 # Variables the route AGI sets that the dialplan itself must read (the others are read by
-# app_queue, like QUEUE_PRIO, or by the ledger from VarSet events).
+# app_queue, like QUEUE_PRIO, or by the ledger from VarSet events; REPEAT_SINCE and ROUTE_TZ
+# are for the supervisor's screen, the spoken whisper no longer says the date).
 MUST_READ = (v.ACTION, v.QUEUE, v.QUEUE_TIMEOUT, v.OVERFLOW_QUEUE, v.OVERFLOW_TIMEOUT,
              v.WHISPER, v.GREETING, v.CLOSED_PROMPT, v.VM_BOX, v.AFTER_TIMEOUT,
-             v.REPEAT_COUNT, v.REPEAT_SINCE, v.ROUTE_TZ)
+             v.REPEAT_COUNT)
 _USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SET = re.compile(r"Set\(([A-Za-z_][A-Za-z0-9_]*)=")
 AUDIO = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".WAV")

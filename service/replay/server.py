@@ -137,7 +137,7 @@ class ReplayServer:
                  username: str | None = None, secret: str | None = None,
                  rebase_to: float | None = None, after_login_s: float = 0.5,
                  hold_after_cut: bool = False, gate: asyncio.Event | None = None,
-                 live_clock: bool = False) -> None:
+                 live_clock: bool = False, pause_at: Iterable[int] = ()) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -155,6 +155,11 @@ class ReplayServer:
         self.live_clock = live_clock
         # Tests may hold the recording back (after login) until they are ready to watch it.
         self.gate = gate
+        # ... or stop it after so many served events until they call proceed() (e.g. to stop
+        # a database there), instead of guessing with sleeps where the replay has got to.
+        self.pause_at = sorted(pause_at)
+        self.paused = asyncio.Event()
+        self._proceed = asyncio.Event()
         # Set when the test disconnect happened; with hold_after_cut, connections are
         # refused (a PBX that is unreachable) until resume() is called.
         self.cut = asyncio.Event()
@@ -188,6 +193,11 @@ class ReplayServer:
         if self._sessions:
             await asyncio.wait(list(self._sessions), timeout=5)
         await self._server.wait_closed()
+
+    def proceed(self) -> None:
+        """Go on streaming after a ``pause_at`` stop."""
+        self.paused.clear()
+        self._proceed.set()
 
     def resume(self) -> None:
         """Accept connections again after a held cut."""
@@ -263,6 +273,11 @@ class ReplayServer:
                         await asyncio.sleep(delay)
                 await self._write(writer, self._with_stamp(message), lock)
                 served += 1
+                if self.pause_at and served == self.pause_at[0]:
+                    self.pause_at.pop(0)
+                    self._proceed.clear()
+                    self.paused.set()
+                    await self._proceed.wait()
                 if (index == 0 and self.disconnect_after is not None
                         and served >= self.disconnect_after):
                     self.disconnect_after = None

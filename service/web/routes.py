@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from service.ledger.model import OUTCOMES
+from service.status import api_status
 from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
 from service.web.auth import Handler, public
 
@@ -90,6 +91,8 @@ ENDPOINTS = (
                    "client": "client users only", "extension": "phone", "display_name": ""}),
     Endpoint("GET", "/api/stream", stream.stream,
              "Server-Sent Events: call, ring, alert, resync"),
+    Endpoint("GET", "/api/status", api_status,
+             "The service's state: each PBX link, FastAGI, spool, alerts (as /healthz)"),
 )
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",
