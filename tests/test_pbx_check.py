@@ -19,7 +19,14 @@ from service.dialplan.pbx_check import PbxFacts, check_pbx, operator_of, same_zo
 from service.dialplan.prompts import needed_prompts
 from service.dialplan.render import include_for, member_gosub_positions
 from tests.live_asterisk import silent_prompt
-from tests.pbx_files import SAMPLE_CLIENTS, SAMPLE_CONFIG, edit, sample_etc, sample_pbx
+from tests.pbx_files import (
+    SAMPLE_CLIENTS,
+    SAMPLE_CONFIG,
+    core_digits,
+    edit,
+    sample_etc,
+    sample_pbx,
+)
 
 
 def check(etc: Path, *, version: str | None = "22.5.0", tz: str = "UTC",
@@ -256,6 +263,7 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     directory = parse_clients(SAMPLE_CLIENTS.read_text(encoding="utf-8"), "sample.yaml")
     for prompt in needed_prompts(directory):
         silent_prompt(sounds / f"{prompt.name}.wav")
+    core_digits(sounds)
     common = ("dialplan", "check", "--clients", str(SAMPLE_CLIENTS), "--asterisk-etc",
               str(etc), "--sounds", str(sounds))
     good = orikaeshi(tmp_path, *common, "--asterisk-version", "22.5.0")
