@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from service.callbacks.escalation import FeatureCodeEscalation
+from service.clock import utc_now
 from service.routing.cache import RoutingCache
 from service.routing.repeat import NoHistory, RepeatLookup
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from agi.spy import spy
 from service.appkeys import (
     AGI,
     BROADCASTER,
+    CLOCK,
     CONFIG,
     DB_URL,
     OPERATOR_STATES,
@@ -39,6 +40,7 @@ from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
+from service.clock import Clock, utc_now
 from service.config import Config
 from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
@@ -131,7 +133,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     # and it only asks PostgreSQL about callers who called recently at all.
     lookup_pool = await create_lookup_pool(app[DB_URL])
     routing = app[ROUTING]
-    recent = RecentCallers(lambda: max_repeat_window(routing.directory))
+    recent = RecentCallers(lambda: max_repeat_window(routing.directory), clock=app[CLOCK])
     recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
     lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
 
@@ -146,7 +148,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         except TRANSIENT_ERRORS as exc:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
-    context = AgiContext(routing, lookup, record_escalation=record_escalation,
+    context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
                          record_spy=record_spy)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
@@ -182,7 +184,8 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
                         sender=config.smtp_sender, username=config.smtp_username or None,
                         password=config.smtp_password or None, starttls=config.smtp_starttls)
-    callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s)
+    callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s,
+                               clock=app[CLOCK])
     deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
                                 http_timeout_s=config.delivery_http_timeout_s)
     tasks = [asyncio.create_task(callbacks.run(), name="callback-worker"),
@@ -224,11 +227,12 @@ CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, rou
                                            agi_ctx, workers_ctx]
 
 
-def create_app(config: Config, contexts: list[CleanupContext] | None = None
-               ) -> web.Application:
+def create_app(config: Config, contexts: list[CleanupContext] | None = None,
+               clock: Clock = utc_now) -> web.Application:
     app = web.Application(middlewares=[bind_request, make_middleware(lambda a: a[POOL])],
                           client_max_size=1024 * 1024)
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[STARTED] = time.time()
     app[BROADCASTER] = Broadcaster()
     app.on_shutdown.append(app[BROADCASTER].shutdown)

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 
 from agi.server import AgiServer
+from service.clock import Clock
 from service.config import Config
 from service.ledger.pipeline import LedgerPipeline
 from service.routing.cache import RoutingCache
@@ -23,3 +24,5 @@ REPEAT_LOOKUP = web.AppKey("repeat_lookup", RepeatLookup)
 AGI = web.AppKey("agi", AgiServer)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
+# The service's clock (service.clock): what every "now" of the service is read from.
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")

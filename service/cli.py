@@ -133,7 +133,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 async def _replay(args: argparse.Namespace, config: Config) -> int:
     from service.replay.recording import RecordingError
-    from service.replay.run import inbound_report, open_server, replay_into
+    from service.replay.run import inbound_report, open_server, replay_into, untimed_warning
     from service.store.db import create_pool, database_url, migrate_url
     from service.store.scratch import scratch_database
 
@@ -142,6 +142,8 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
     except (OSError, RecordingError) as exc:
         print(f"orikaeshi replay: {exc}", file=sys.stderr)
         return 2
+    if (warning := untimed_warning(args.path, server)) is not None:
+        print(warning, file=sys.stderr)
     server_url = await database_url(config)
 
     async def run(url: str) -> int:

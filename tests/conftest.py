@@ -13,11 +13,13 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from service.clock import Clock, shifted_clock
 from service.logs import configure_logging
 from service.store.db import create_pool, migrate_url, start_embedded
 from service.store.scratch import with_database
@@ -97,3 +99,10 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(db_url, max_size=5)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(params=[timedelta(0), timedelta(days=366)], ids=["today", "a-year-on"])
+def service_clock(request: pytest.FixtureRequest) -> Clock:
+    """The service's clock, today and a year on: tests built on recordings re-base them to
+    this clock, so they pass on any day (a recording is never compared with today)."""
+    return shifted_clock(request.param)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from service.ami.adapter import AmiClient
+from service.clock import Clock
 from service.config import Config
 from service.replay.recording import load_recording
 from service.replay.run import ReplayResult, inbound_report, replay_into
@@ -21,6 +23,11 @@ from tests.waiting import eventually, running
 
 def config_for(tmp_path: Path, **overrides: Any) -> Config:
     return dataclasses.replace(Config(), data_dir=tmp_path / "data", **overrides)
+
+
+def recorded_before(clock: Clock, hours: float = 1.0) -> float:
+    """A start time for a re-based recording: ``hours`` before the service's clock."""
+    return (clock() - timedelta(hours=hours)).timestamp()
 
 
 async def replay(pool: asyncpg.Pool, tmp_path: Path, recording: Path, *, pbx_id: str = "pbx1",

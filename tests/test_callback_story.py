@@ -11,7 +11,7 @@ the real server and route answering Asterisk's side of the protocol.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from agi.context import AgiContext
@@ -21,6 +21,7 @@ from service.callbacks.repeat_sql import SqlRepeatLookup
 from service.callbacks.worker import CallbackWorker
 from service.clients.schema import parse_clients
 from service.clients.store import load_document
+from service.clock import Clock
 from service.messages.service import NewMessage, take_message
 from service.replay.recording import load_recording
 from service.replay.run import inbound_report, replay_into
@@ -29,7 +30,7 @@ from service.routing.cache import RoutingCache
 from service.store.callbacks_sql import obligations
 from tests.agi_peer import agi_session, route_headers
 from tests.conftest import trace_dir
-from tests.replaying import config_for
+from tests.replaying import config_for, recorded_before
 from tests.synth import Rekey, merge, rekey
 from tests.test_agi_recorded import variables
 
@@ -51,7 +52,8 @@ def segment(name: str, old_number: str, old_name: str, index: int, t_shift: floa
                                    numbers={old_number: CALLER}, names={old_name: NAME}))
 
 
-async def test_repeat_caller_never_called_back_is_escalated_then_not(pool, tmp_path) -> None:
+async def test_repeat_caller_never_called_back_is_escalated_then_not(
+        pool, tmp_path, service_clock: Clock) -> None:
     async with pool.acquire() as conn:
         await load_document(conn, STORY_RULE, "story.yaml")
     # Five inbound calls and one call back, minutes apart, from real recordings.
@@ -66,7 +68,8 @@ async def test_repeat_caller_never_called_back_is_escalated_then_not(pool, tmp_p
     callback = [m for m in parts[4] if (m.t or 0) >= 400 + 17.0]
     story = merge("Asterisk Call Manager/13.0.0", parts[0], parts[1], parts[2], parts[3],
                   callback, parts[5])
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    start = datetime.fromtimestamp(int(recorded_before(service_clock, hours=2)),
+                                   service_clock().tzinfo)
     server = ReplayServer([story], rebase_to=start.timestamp())
     await replay_into(pool, config_for(tmp_path), server, pbx_id="pbx1")
     async with pool.acquire() as conn:
@@ -117,7 +120,7 @@ async def test_repeat_caller_never_called_back_is_escalated_then_not(pool, tmp_p
 
     # The obligation: opened by the missed calls, asked again by the message, fulfilled
     # (verified) by the answered call back, by the operator who placed it.
-    await CallbackWorker(pool).run_once()
+    await CallbackWorker(pool, clock=service_clock).run_once()
     async with pool.acquire() as conn:
         [owed] = await obligations(conn)
     assert (owed["client"], owed["caller_e164"], owed["calls"]) == ("KSL", "+819013579246", 3)

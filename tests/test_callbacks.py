@@ -13,11 +13,12 @@ from service.callbacks.dialer import dial_string, place_callback
 from service.callbacks.guard import check_calling_hours
 from service.callbacks.worker import CallbackWorker
 from service.clients.store import load_document
+from service.clock import Clock
 from service.config import PbxConfig
 from service.messages.service import NewMessage, take_message
 from service.store.callbacks_sql import obligations, report_fulfilled
 from tests.conftest import trace_dir
-from tests.replaying import config_for, logged_in_ami, replay
+from tests.replaying import config_for, logged_in_ami, recorded_before, replay
 
 SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "clients.sample.yaml"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -40,10 +41,12 @@ async def attempts(pool: asyncpg.Pool) -> list[asyncpg.Record]:
         return await conn.fetch("SELECT * FROM callback_attempts ORDER BY started_at")
 
 
-async def test_missed_then_escalated_call_leaves_the_obligation_open(pool, tmp_path) -> None:
+async def test_missed_then_escalated_call_leaves_the_obligation_open(pool, tmp_path,
+                                                                    service_clock: Clock) -> None:
     await load_sample(pool)
-    await replay(pool, tmp_path, trace_dir("repeat_caller_escalated") / "ami.jsonl")
-    assert await CallbackWorker(pool).run_once() == 2
+    await replay(pool, tmp_path, trace_dir("repeat_caller_escalated") / "ami.jsonl",
+                 rebase_to=recorded_before(service_clock))
+    assert await CallbackWorker(pool, clock=service_clock).run_once() == 2
     [owed] = await all_obligations(pool)
     # The first call was missed; the second, answered by a supervisor, fulfils nothing.
     assert (owed["state"], owed["caller_e164"], owed["client"]) == \
@@ -52,10 +55,31 @@ async def test_missed_then_escalated_call_leaves_the_obligation_open(pool, tmp_p
     assert owed["due_at"] - owed["opened_at"] == timedelta(hours=24)
 
 
-async def test_answered_call_back_fulfils_verified(pool, tmp_path) -> None:
+async def test_obligations_expire_by_the_service_clock(pool, tmp_path,
+                                                      service_clock: Clock) -> None:
+    """Expiry reads the service's clock, not the database's: due 24 h after the missed
+    call, expired a week (the default grace) after that."""
     await load_sample(pool)
-    await replay(pool, tmp_path, trace_dir("outbound_callback_answered") / "ami.jsonl")
-    await CallbackWorker(pool).run_once()
+    await replay(pool, tmp_path, trace_dir("repeat_caller_escalated") / "ami.jsonl",
+                 rebase_to=recorded_before(service_clock))
+
+    def later(days: float) -> CallbackWorker:
+        return CallbackWorker(pool, clock=lambda: service_clock() + timedelta(days=days))
+
+    await later(7).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["state"] == "open"
+    await later(8.1).run_once()
+    [owed] = await all_obligations(pool)
+    assert owed["state"] == "expired"
+
+
+async def test_answered_call_back_fulfils_verified(pool, tmp_path,
+                                                  service_clock: Clock) -> None:
+    await load_sample(pool)
+    await replay(pool, tmp_path, trace_dir("outbound_callback_answered") / "ami.jsonl",
+                 rebase_to=recorded_before(service_clock))
+    await CallbackWorker(pool, clock=service_clock).run_once()
     [owed] = await all_obligations(pool)
     assert (owed["state"], owed["fulfilment"], owed["fulfilled_by"]) == \
         ("fulfilled", "verified", "201")
@@ -64,25 +88,30 @@ async def test_answered_call_back_fulfils_verified(pool, tmp_path) -> None:
     assert owed["fulfilled_at"] == attempt["answered_at"]
 
 
-async def test_busy_call_back_is_an_attempt_not_a_fulfilment(pool, tmp_path) -> None:
+async def test_busy_call_back_is_an_attempt_not_a_fulfilment(pool, tmp_path,
+                                                            service_clock: Clock) -> None:
     await load_sample(pool)
-    await replay(pool, tmp_path, trace_dir("outbound_callback_busy") / "ami.jsonl")
-    await CallbackWorker(pool).run_once()
+    await replay(pool, tmp_path, trace_dir("outbound_callback_busy") / "ami.jsonl",
+                 rebase_to=recorded_before(service_clock))
+    await CallbackWorker(pool, clock=service_clock).run_once()
     [owed] = await all_obligations(pool)
     assert owed["state"] == "open" and owed["attempts"] == 1
     [attempt] = await attempts(pool)
     assert attempt["result"] == "busy" and attempt["answered_at"] is None
 
 
-async def test_the_worker_is_idempotent(pool, tmp_path) -> None:
+async def test_the_worker_is_idempotent(pool, tmp_path,
+                                       service_clock: Clock) -> None:
     await load_sample(pool)
     recording = trace_dir("outbound_callback_busy") / "ami.jsonl"
-    await replay(pool, tmp_path, recording)
-    await CallbackWorker(pool).run_once()
-    await replay(pool, tmp_path, recording)  # the same calls again (e.g. a replayed spool)
+    start = recorded_before(service_clock)
+    await replay(pool, tmp_path, recording, rebase_to=start)
+    await CallbackWorker(pool, clock=service_clock).run_once()
+    # The same calls again (e.g. a replayed spool).
+    await replay(pool, tmp_path, recording, rebase_to=start)
     async with pool.acquire() as conn:
         await conn.execute("UPDATE calls SET callbacks_seen_at = NULL")  # and looked at again
-    await CallbackWorker(pool).run_once()
+    await CallbackWorker(pool, clock=service_clock).run_once()
     [owed] = await all_obligations(pool)
     assert owed["calls"] == 1 and owed["attempts"] == 1
 

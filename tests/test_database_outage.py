@@ -88,18 +88,27 @@ async def test_outage_during_replay_loses_nothing(own_pg: OwnPostgres, pool,
     own_pool = await create_pool(own_pg.url, max_size=3)
     try:
         config = config_for(tmp_path / "outage")
-        # ~29 s of recording played in ~39 s, so the database is away while calls happen.
-        server = ReplayServer(load_recording(recording), speed=0.75)
+        # The recording stops after a third of its events (the database is stopped there)
+        # and after two thirds (started again once the outage has lasted OUTAGE_S): the
+        # events in between, calls starting, ringing and ending, arrive while it is away.
+        events = sum(1 for m in load_recording(recording)[0].messages if m.is_event)
+        server = ReplayServer(load_recording(recording),
+                              pause_at=(events // 3, 2 * events // 3))
         replay = asyncio.create_task(replay_into(own_pool, config, server, pbx_id="pbx1",
                                                  settle_s=120))
-        await asyncio.sleep(2.0)
+        async with asyncio.timeout(120):
+            await server.paused.wait()
         own_pg.stop()
         stopped = time.monotonic()
-        await asyncio.sleep(OUTAGE_S)
+        server.proceed()
+        async with asyncio.timeout(120):
+            await server.paused.wait()
+        # A minimum length of outage, not a guess at where the replay is.
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
         assert not replay.done(), "the outage must happen during the replay"
         own_pg.start()
+        server.proceed()
         result = await replay
-        assert time.monotonic() - stopped >= 30
         assert result.pipeline.writer.batches_spooled > 0, "records went to the spool"
         assert not result.pipeline.writer.degraded, "and the spool was replayed"
         async with own_pool.acquire() as conn:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from service.clock import Clock, utc_now
 from service.ledger.notify import CHANNEL
 from service.logs import get_logger
 from service.routing.repeat import RepeatHistory, RepeatLookup
@@ -26,8 +26,10 @@ log = get_logger(__name__)
 
 
 class RecentCallers:
-    def __init__(self, window_s: Callable[[], float], sweep_every_s: float = 300.0) -> None:
+    def __init__(self, window_s: Callable[[], float], sweep_every_s: float = 300.0,
+                 clock: Clock = utc_now) -> None:
         self.window_s = window_s
+        self.clock = clock
         self.sweep_every_s = sweep_every_s
         self._last: dict[tuple[str, str], float] = {}
         self._loaded_window = 0.0
@@ -54,8 +56,8 @@ class RecentCallers:
         rows = await conn.fetch(
             "SELECT client, caller_e164, max(started_at) AS last FROM calls "
             "WHERE direction = 'inbound' AND caller_e164 IS NOT NULL AND client IS NOT NULL "
-            "AND started_at > now() - $1::interval GROUP BY client, caller_e164",
-            timedelta(seconds=window))
+            "AND started_at > $2::timestamptz - $1::interval GROUP BY client, caller_e164",
+            timedelta(seconds=window), self.clock())
         for row in rows:
             self.note(row["client"], row["caller_e164"], row["last"].timestamp())
         self._loaded_window = window
@@ -71,7 +73,7 @@ class RecentCallers:
             self.note(call.get("client"), call.get("caller"), call.get("started_at") or 0.0)
 
     def _sweep(self) -> None:
-        horizon = time.time() - self._loaded_window
+        horizon = self.clock().timestamp() - self._loaded_window
         for key in [k for k, last in self._last.items() if last < horizon]:
             del self._last[key]
 

@@ -12,6 +12,7 @@ import time
 
 import asyncpg
 
+from service.clock import Clock, utc_now
 from service.logs import get_logger
 from service.store.callbacks_sql import expire_overdue, process_ended_calls
 from service.store.db import TRANSIENT_ERRORS
@@ -21,8 +22,10 @@ log = get_logger(__name__)
 
 class CallbackWorker:
     def __init__(self, pool: asyncpg.Pool, *, interval_s: float = 1.0,
-                 expire_grace_s: float = 7 * 86400, expire_every_s: float = 60.0) -> None:
+                 expire_grace_s: float = 7 * 86400, expire_every_s: float = 60.0,
+                 clock: Clock = utc_now) -> None:
         self.pool = pool
+        self.clock = clock
         self.interval_s = interval_s
         self.expire_grace_s = expire_grace_s
         self.expire_every_s = expire_every_s
@@ -39,7 +42,7 @@ class CallbackWorker:
                 if done == 0:
                     break
             if time.monotonic() >= self._next_expiry:
-                expired = await expire_overdue(conn, self.expire_grace_s)
+                expired = await expire_overdue(conn, self.expire_grace_s, self.clock())
                 if expired:
                     log.info("callbacks_expired", obligations=expired)
                 self._next_expiry = time.monotonic() + self.expire_every_s

@@ -5,6 +5,10 @@ each client's DIDs go to its queue with its whisper and voicemail, anything else
 unknown-DID route.  Whether the client is open cannot be known without the service, so the
 fallback always queues: a call answered outside hours is better than a call dropped.
 
+Besides ``ROUTE_SOURCE=fallback`` (seen by the ledger as a VarSet, or by AMI ``Getvar`` after
+a service restart) the fallback leaves ``CDR(userfield)=orikaeshi-fallback``: a trace that
+outlives the channel, in Master.csv, in cdr_manager's ``Cdr`` event and so in reconcile.
+
 ``orikaeshi dialplan include``: dialplan/orikaeshi.conf for the PBX's Asterisk release (where
 Queue() reads the member Gosub differs between 20 and 21+).
 """
@@ -36,7 +40,8 @@ def _client_values(client: Client) -> list[tuple[str, str]]:
     return [(v.ACCOUNTCODE, client.code), (v.CLIENT, client.code), (v.ACTION, "queue"),
             (v.QUEUE, client.queue), (v.QUEUE_TIMEOUT, str(client.queue_timeout_s)),
             (v.WHISPER, client.whisper), (v.VM_BOX, client.voicemail),
-            (v.AFTER_TIMEOUT, client.after_timeout), (v.ROUTE_SOURCE, v.FALLBACK)]
+            (v.AFTER_TIMEOUT, client.after_timeout), (v.ROUTE_SOURCE, v.FALLBACK),
+            (v.CDR_USERFIELD, v.FALLBACK_USERFIELD)]
 
 
 def render_fallback(directory: Directory) -> str:
@@ -52,7 +57,7 @@ def render_fallback(directory: Directory) -> str:
         (v.ACTION, "queue"), (v.QUEUE, unknown.queue),
         (v.QUEUE_TIMEOUT, str(unknown.queue_timeout_s)), (v.WHISPER, unknown.whisper),
         (v.VM_BOX, unknown.voicemail), (v.ROUTE_FLAGS, "unknown_did"),
-        (v.ROUTE_SOURCE, v.FALLBACK)]))
+        (v.ROUTE_SOURCE, v.FALLBACK), (v.CDR_USERFIELD, v.FALLBACK_USERFIELD)]))
     return "\n".join(out) + "\n"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from service.ami.adapter import AmiClient
+from service.ami.adapter import AmiClient, AmiError
 from service.config import Config, PbxConfig
 from service.ledger.ingest import LedgerIngest
 from service.ledger.machine import LedgerMachine
@@ -113,7 +114,23 @@ def build_pipeline(config: Config, pbx: PbxConfig, pool: asyncpg.Pool, *,
         ping_timeout=config.ami_ping_timeout_s, action_timeout=config.ami_action_timeout_s,
         reconnect_min=config.ami_reconnect_min_s, reconnect_max=config.ami_reconnect_max_s,
         queue_max=config.ami_event_queue, max_message_bytes=config.ami_max_message_bytes)
+    ingest.get_variable = functools.partial(get_channel_variable, client)
     return LedgerPipeline(pbx, machine, writer, ingest, fanout, client)
+
+
+async def get_channel_variable(client: AmiClient, channel: str, name: str) -> str | None:
+    """One AMI ``Getvar``; None when the PBX cannot say (channel gone, action refused, no
+    session).  The caller bounds the wait."""
+    try:
+        answer = await client.send_action({"Action": "Getvar", "Channel": channel,
+                                           "Variable": name})
+    except (AmiError, ValueError) as exc:
+        log.info("ami_getvar_failed", pbx=client.pbx_id, variable=name, error=str(exc))
+        return None
+    if getattr(answer, "response", "") != "Success":
+        return None
+    value = answer.get("Value")
+    return None if value is None else str(value)
 
 
 def pbx_lock_key(pbx_id: str) -> int:

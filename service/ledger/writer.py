@@ -21,7 +21,7 @@ import asyncpg
 from service.ledger.model import Call
 from service.ledger.records import Record, call_records, record_key
 from service.logs import get_logger
-from service.store.db import TRANSIENT_ERRORS
+from service.store.db import TRANSIENT_ERRORS, acquire_fresh
 from service.store.ledger_sql import write_records
 from service.store.spool import Spool
 
@@ -94,7 +94,7 @@ class LedgerWriter:
 
     async def _write(self, batch: list[Record]) -> None:
         try:
-            async with self.pool.acquire(timeout=5) as conn:
+            async with acquire_fresh(self.pool, timeout=5) as conn:
                 await write_records(conn, batch)
         except TRANSIENT_ERRORS as exc:
             log.warning("ledger_db_unavailable", error=str(exc) or type(exc).__name__,
@@ -126,7 +126,7 @@ class LedgerWriter:
             return False
         replayed = 0
         try:
-            async with self.pool.acquire(timeout=5) as conn:
+            async with acquire_fresh(self.pool, timeout=5) as conn:
                 for batch in self.spool.batches():
                     try:
                         await write_records(conn, batch)

@@ -2,10 +2,11 @@
 
 It behaves like Asterisk where a client can tell: a banner, ``Login`` answered with the
 client's own ActionID, the recorded events in order (the recorder's own responses left out),
-``Ping``, ``CoreShowChannels`` and ``QueueStatus`` answered from the channels and callers that
-are alive at that point of the recording, ``Logoff``.  Actions it cannot perform are answered
-``Response: Error`` and kept in :attr:`ReplayServer.actions` so tests can check what a client
-sent (e.g. the ChanSpy ``Originate`` of a supervisor's whisper button).
+``Ping``, ``CoreShowChannels``, ``QueueStatus`` and ``Getvar`` answered from the channels,
+callers and channel variables that are alive at that point of the recording, ``Logoff``.
+Actions it cannot perform are answered ``Response: Error`` and kept in
+:attr:`ReplayServer.actions` so tests can check what a client sent (e.g. the ChanSpy
+``Originate`` of a supervisor's whisper button).
 
 With ``timestamps`` on and a jsonl recording, every event gets a ``Timestamp`` header made of
 the recording's own clock, as Asterisk does with ``timestampevents = yes``; the ledger then
@@ -36,6 +37,7 @@ class _LiveChannel:
     headers: dict[str, str]
     bridge: str = ""
     created_t: float = 0.0
+    variables: dict[str, str] = field(default_factory=dict)  # from VarSet, for Getvar
 
 
 @dataclass
@@ -62,6 +64,8 @@ class _World:
         elif event in ("Newstate", "NewCallerid", "NewAccountCode", "Newexten",
                        "NewConnectedLine") and uniqueid in self.channels:
             self.channels[uniqueid].headers.update(h)
+        elif event == "VarSet" and uniqueid in self.channels:
+            self.channels[uniqueid].variables[h.get("Variable", "")] = h.get("Value", "")
         elif event == "BridgeEnter" and uniqueid in self.channels:
             self.channels[uniqueid].bridge = h.get("BridgeUniqueid", "")
         elif event == "BridgeLeave" and uniqueid in self.channels:
@@ -97,6 +101,14 @@ class _World:
                 ("BridgeId", channel.bridge)])
         return out
 
+    def getvar(self, channel_name: str, variable: str) -> str | None:
+        """A live channel's variable as Asterisk's ``Getvar`` gives it ("" when unset);
+        None when no such channel is alive."""
+        for channel in self.channels.values():
+            if channel.headers.get("Channel") == channel_name:
+                return channel.variables.get(variable, "")
+        return None
+
     def queue_status(self, action_id: str) -> list[list[tuple[str, str | None]]]:
         out: list[list[tuple[str, str | None]]] = []
         for (queue, interface), h in self.members.items():
@@ -125,7 +137,7 @@ class ReplayServer:
                  username: str | None = None, secret: str | None = None,
                  rebase_to: float | None = None, after_login_s: float = 0.5,
                  hold_after_cut: bool = False, gate: asyncio.Event | None = None,
-                 live_clock: bool = False) -> None:
+                 live_clock: bool = False, pause_at: Iterable[int] = ()) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -143,6 +155,11 @@ class ReplayServer:
         self.live_clock = live_clock
         # Tests may hold the recording back (after login) until they are ready to watch it.
         self.gate = gate
+        # ... or stop it after so many served events until they call proceed() (e.g. to stop
+        # a database there), instead of guessing with sleeps where the replay has got to.
+        self.pause_at = sorted(pause_at)
+        self.paused = asyncio.Event()
+        self._proceed = asyncio.Event()
         # Set when the test disconnect happened; with hold_after_cut, connections are
         # refused (a PBX that is unreachable) until resume() is called.
         self.cut = asyncio.Event()
@@ -176,6 +193,11 @@ class ReplayServer:
         if self._sessions:
             await asyncio.wait(list(self._sessions), timeout=5)
         await self._server.wait_closed()
+
+    def proceed(self) -> None:
+        """Go on streaming after a ``pause_at`` stop."""
+        self.paused.clear()
+        self._proceed.set()
 
     def resume(self) -> None:
         """Accept connections again after a held cut."""
@@ -251,6 +273,11 @@ class ReplayServer:
                         await asyncio.sleep(delay)
                 await self._write(writer, self._with_stamp(message), lock)
                 served += 1
+                if self.pause_at and served == self.pause_at[0]:
+                    self.pause_at.pop(0)
+                    self._proceed.clear()
+                    self.paused.set()
+                    await self._proceed.wait()
                 if (index == 0 and self.disconnect_after is not None
                         and served >= self.disconnect_after):
                     self.disconnect_after = None
@@ -369,6 +396,13 @@ class ReplayServer:
                     *[[*item[:2], *stamped, *item[2:]] for item in items],
                     [("Event", complete), ("ActionID", action_id), *stamped,
                      ("EventList", "Complete"), ("ListItems", str(len(items)))]]
+        if name == "getvar":
+            value = self.world.getvar(action.get("Channel", ""), action.get("Variable", ""))
+            if value is None:
+                return [[("Response", "Error"), ("ActionID", action_id),
+                         ("Message", "No such channel")]]
+            return [[("Response", "Success"), ("ActionID", action_id),
+                     ("Variable", action.get("Variable", "")), ("Value", value)]]
         if name in ("originate", "blindtransfer", "redirect", "setvar"):
             # Accepted as a PBX would (nothing happens: the recording goes on as recorded);
             # tests read what was asked in ``actions``.

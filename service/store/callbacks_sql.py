@@ -162,12 +162,13 @@ async def process_ended_calls(conn: asyncpg.Connection, limit: int = 500) -> int
     return len(rows)
 
 
-async def expire_overdue(conn: asyncpg.Connection, grace_s: float) -> int:
-    """Obligations still open ``grace_s`` after they were due become ``expired``."""
+async def expire_overdue(conn: asyncpg.Connection, grace_s: float, now: datetime) -> int:
+    """Obligations still open ``grace_s`` after they were due become ``expired``; ``now``
+    is the service's clock, not the database's."""
     result = await conn.execute(
         "UPDATE callback_obligations SET state = 'expired', updated_at = now() "
-        "WHERE state = 'open' AND due_at < now() - $1::float8 * interval '1 second'",
-        grace_s)
+        "WHERE state = 'open' AND due_at < $2::timestamptz - $1::float8 * interval '1 second'",
+        grace_s, now)
     return int(result.split()[-1])
 
 

