@@ -12,7 +12,8 @@ import contextlib
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -44,12 +45,13 @@ from service.clock import Clock, utc_now
 from service.config import Config
 from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
-from service.ledger.pipeline import build_pipeline, run_locked
+from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
+from service.supervise import keep_running
 from service.web.auth import make_middleware, public
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
@@ -93,8 +95,10 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
                       for pbx in config.pbxs}
     tasks = []
     for pbx_id, pipeline in app[PIPELINES].items():
-        runner = run_locked(pipeline, pool) if config.ami_lock else pipeline.run()
-        tasks.append(asyncio.create_task(runner, name=f"ledger-{pbx_id}"))
+        def runner(p: LedgerPipeline = pipeline) -> Coroutine[Any, Any, None]:
+            return run_locked(p, pool) if config.ami_lock else p.run()
+        tasks.append(asyncio.create_task(keep_running(f"ledger-{pbx_id}", runner),
+                                         name=f"ledger-{pbx_id}"))
     yield
     for task in tasks:
         task.cancel()
@@ -105,7 +109,8 @@ async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
     """Routing data in memory, kept current from PostgreSQL."""
     cache = RoutingCache(app[CONFIG].clients_file)
     app[ROUTING] = cache
-    task = asyncio.create_task(cache.run(app[POOL]), name="routing-cache")
+    task = asyncio.create_task(keep_running("routing-cache", lambda: cache.run(app[POOL])),
+                               name="routing-cache")
     # Give the first load a moment, so the first calls are routed rather than sent to the
     # dialplan's fallback; routing works without it (fallback) if the database is slow.
     with contextlib.suppress(TimeoutError):
@@ -130,7 +135,8 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     lookup_pool = await create_lookup_pool(app[DB_URL])
     routing = app[ROUTING]
     recent = RecentCallers(lambda: max_repeat_window(routing.directory), clock=app[CLOCK])
-    recent_task = asyncio.create_task(recent.run(app[POOL]), name="recent-callers")
+    recent_task = asyncio.create_task(
+        keep_running("recent-callers", lambda: recent.run(app[POOL])), name="recent-callers")
     lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
 
     async def record_escalation(request: FeatureCodeEscalation) -> None:
@@ -165,8 +171,11 @@ async def web_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live stream's listener, and operators' states saved for every instance."""
     broadcaster = app[BROADCASTER]
     states = app[OPERATOR_STATES]
-    tasks = [asyncio.create_task(broadcaster.run(app[POOL]), name="stream-listener"),
-             asyncio.create_task(states.run(app[POOL]), name="operator-states")]
+    tasks = [asyncio.create_task(keep_running("stream-listener",
+                                              lambda: broadcaster.run(app[POOL])),
+                                 name="stream-listener"),
+             asyncio.create_task(keep_running("operator-states", lambda: states.run(app[POOL])),
+                                 name="operator-states")]
     yield
     for task in tasks:
         task.cancel()
@@ -183,8 +192,9 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
                                clock=app[CLOCK])
     deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
                                 http_timeout_s=config.delivery_http_timeout_s)
-    tasks = [asyncio.create_task(callbacks.run(), name="callback-worker"),
-             asyncio.create_task(deliveries.run(), name="deliveries")]
+    tasks = [asyncio.create_task(keep_running("callback-worker", callbacks.run),
+                                 name="callback-worker"),
+             asyncio.create_task(keep_running("deliveries", deliveries.run), name="deliveries")]
     yield
     for task in tasks:
         task.cancel()

@@ -8,8 +8,10 @@ from typing import Any
 
 from service.ledger.machine import LedgerMachine
 from service.ledger.snapshot import channels_from, queue_entries_from
+from service.ledger.validate import plausible_epoch
 from service.ledger.writer import LedgerWriter
 from service.logs import get_logger
+from service.logthrottle import Throttle
 
 log = get_logger(__name__)
 
@@ -17,14 +19,13 @@ CallListener = Callable[[list[Any]], None]
 
 
 def event_time(event: Mapping[str, str], received: float) -> float:
-    """The event's own ``Timestamp`` (``timestampevents = yes``), else when it was read."""
-    stamp = event.get("Timestamp")
-    if stamp:
-        try:
-            return float(stamp)
-        except ValueError:
-            pass
-    return received
+    """The event's own ``Timestamp`` (``timestampevents = yes``), else when it was read.
+
+    Only a plausible time counts (finite, 2000..2100): ``nan`` or ``1e12`` would stop the
+    writer's conversion to ``timestamptz`` (the edge, :mod:`service.ledger.validate`, has
+    usually removed such a header already)."""
+    stamp = plausible_epoch(event.get("Timestamp"))
+    return received if stamp is None else stamp
 
 
 class LedgerIngest:
@@ -34,6 +35,7 @@ class LedgerIngest:
         self.writer = writer
         self.clock = clock
         self.bad_events = 0
+        self.throttle = Throttle()
         self.listeners: list[CallListener] = []
 
     def on_events(self, events: list[Any]) -> None:
@@ -45,9 +47,11 @@ class LedgerIngest:
             except Exception:
                 # One odd event must not cost the rest of the batch.
                 self.bad_events += 1
-                log.exception("ledger_event_failed", pbx=self.machine.pbx_id,
-                              ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"),
-                              linkedid=event.get("Linkedid"))
+                held = self.throttle.allow("ledger_event_failed")
+                if held is not None:
+                    log.exception("ledger_event_failed", pbx=self.machine.pbx_id,
+                                  ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"),
+                                  linkedid=event.get("Linkedid"), suppressed=held)
         self._publish()
 
     def _publish(self) -> None:
