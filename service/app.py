@@ -30,6 +30,7 @@ from service.appkeys import (
     CONFIG,
     DB_URL,
     OPERATOR_STATES,
+    PASSWORDS,
     PIPELINES,
     POOL,
     REPEAT_LOOKUP,
@@ -52,7 +53,7 @@ from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
 from service.supervise import keep_running
-from service.web.auth import make_middleware, public
+from service.web.auth import PasswordWorkers, make_middleware, public
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
 from service.web.stream import Broadcaster
@@ -237,6 +238,10 @@ async def health(request: web.Request) -> web.Response:
                              status=200 if ok else 503)
 
 
+async def _close_passwords(app: web.Application) -> None:
+    app[PASSWORDS].close()
+
+
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
                                            agi_ctx, workers_ctx]
@@ -252,6 +257,8 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None,
     app[BROADCASTER] = Broadcaster()
     app.on_shutdown.append(app[BROADCASTER].shutdown)
     app[OPERATOR_STATES] = OperatorStates()
+    app[PASSWORDS] = PasswordWorkers(config.login_workers, config.login_queue)
+    app.on_cleanup.append(_close_passwords)
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)

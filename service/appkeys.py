@@ -11,6 +11,7 @@ from service.config import Config
 from service.ledger.pipeline import LedgerPipeline
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
+from service.web.auth import PasswordWorkers
 from service.web.operators import OperatorStates
 from service.web.stream import Broadcaster
 
@@ -26,3 +27,4 @@ BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
 # The service's clock (service.clock): what every "now" of the service is read from.
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+PASSWORDS = web.AppKey("passwords", PasswordWorkers)

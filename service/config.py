@@ -95,6 +95,16 @@ class Config:
     log_format: str = "auto"  # auto | json | console
     # uvloop | asyncio (see service/eventloop.py for why uvloop is the default).
     event_loop: str = "uvloop"
+    # -- hardening (issue 12, docs/operations.md) --
+    # argon2 password checks run in this many threads (each uses one core for ~0.2 s), with
+    # at most login_queue more waiting; past that a login gets 503 and Retry-After.
+    login_workers: int = 1
+    login_queue: int = 16
+    # API bearer tokens made by `users token` expire after this many days (0: never).
+    token_lifetime_days: int = 90
+    # Addresses of reverse proxies (TLS terminators) whose X-Forwarded-Proto and
+    # X-Forwarded-For are believed: cookies get Secure, logins are throttled per real client.
+    trust_proxy: tuple[str, ...] = ()
 
     @property
     def spool_dir(self) -> Path:
