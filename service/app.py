@@ -29,6 +29,7 @@ from service.appkeys import (
     CLOCK,
     CONFIG,
     DB_URL,
+    FD_BUDGET,
     OPERATOR_STATES,
     PASSWORDS,
     PIPELINES,
@@ -45,6 +46,7 @@ from service.clients.model import Directory
 from service.clock import Clock, utc_now
 from service.config import Config
 from service.eventloop import freeze_startup_objects, loop_name
+from service.fdbudget import DescriptorBudget
 from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
@@ -54,6 +56,7 @@ from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrat
 from service.store.web_queries import record_spy_use
 from service.supervise import keep_running
 from service.web.auth import PasswordWorkers, make_middleware, public
+from service.web.guard import GuardedRunner, request_timeout_middleware
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
 from service.web.stream import Broadcaster
@@ -155,7 +158,8 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
                          record_spy=record_spy)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
-                       max_sessions=config.agi_max_sessions)
+                       max_sessions=config.agi_max_sessions, allow=config.agi_allow,
+                       max_per_source=config.agi_max_per_source, budget=app[FD_BUDGET])
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
@@ -249,10 +253,15 @@ CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, rou
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,
                clock: Clock = utc_now) -> web.Application:
-    app = web.Application(middlewares=[bind_request, make_middleware(lambda a: a[POOL])],
+    app = web.Application(middlewares=[bind_request,
+                                       request_timeout_middleware(config.http_request_timeout_s),
+                                       make_middleware(lambda a: a[POOL])],
                           client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[CLOCK] = clock
+    app[FD_BUDGET] = DescriptorBudget(reserve=config.fd_reserve,
+                                      http_share=config.http_fd_share,
+                                      per_source=config.http_max_per_source)
     app[STARTED] = time.time()
     app[BROADCASTER] = Broadcaster()
     app.on_shutdown.append(app[BROADCASTER].shutdown)
@@ -268,7 +277,10 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None,
 
 async def serve(config: Config) -> None:
     """Run until SIGINT/SIGTERM, then shut every part down in reverse order."""
-    runner = web.AppRunner(create_app(config), access_log=None)
+    app = create_app(config)
+    # keepalive_timeout is also the header timeout (service/web/guard.py).
+    runner = GuardedRunner(app, app[FD_BUDGET], config.trust_proxy, access_log=None,
+                           keepalive_timeout=config.http_header_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, config.web_host, config.web_port)
     await site.start()

@@ -8,6 +8,7 @@ from aiohttp import web
 from agi.server import AgiServer
 from service.clock import Clock
 from service.config import Config
+from service.fdbudget import DescriptorBudget
 from service.ledger.pipeline import LedgerPipeline
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
@@ -28,3 +29,4 @@ OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
 # The service's clock (service.clock): what every "now" of the service is read from.
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 PASSWORDS = web.AppKey("passwords", PasswordWorkers)
+FD_BUDGET = web.AppKey("fd_budget", DescriptorBudget)

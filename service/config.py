@@ -105,6 +105,23 @@ class Config:
     # Addresses of reverse proxies (TLS terminators) whose X-Forwarded-Proto and
     # X-Forwarded-For are believed: cookies get Secure, logins are throttled per real client.
     trust_proxy: tuple[str, ...] = ()
+    # FastAGI only serves these addresses or networks (the PBXs); default loopback.
+    agi_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Sessions at once from one address (0: agi_max_sessions).
+    agi_max_per_source: int = 0
+    # HTTP: a connection must send a complete request (line and headers) within this long
+    # of connecting or of its last response, else it is closed; a handler (body included)
+    # must finish within http_request_timeout_s (the live stream excepted).
+    http_header_timeout_s: float = 10.0
+    http_request_timeout_s: float = 30.0
+    # Descriptors: never handed to connections (pools, AMI, files); HTTP's share of the rest
+    # and its cap per source address; FastAGI may use all that HTTP does not hold.
+    fd_reserve: int = 128
+    http_fd_share: float = 0.5
+    http_max_per_source: int = 64
+    # Live streams (SSE) per user and in total.
+    stream_max_per_user: int = 4
+    stream_max_total: int = 1000
 
     @property
     def spool_dir(self) -> Path:
@@ -199,4 +216,22 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if pbx_env:
         first = _apply(config.pbxs[0], pbx_env, "environment")
         config = dataclasses.replace(config, pbxs=(first, *config.pbxs[1:]))
+    check_config(config)
     return config
+
+
+def check_config(config: Config) -> None:
+    """Refuse values that would make the service do something else than asked: a port out
+    of range (the kernel would take 99999 modulo 65536 and bind another port), a count
+    that cannot be."""
+    ports = {"web_port": config.web_port, "agi_port": config.agi_port}
+    ports.update({f"[[pbx]] {p.pbx_id} ami_port": p.ami_port for p in config.pbxs})
+    for name, port in ports.items():
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}: {port} is not a TCP port (0..65535)")
+    for name in ("login_workers", "stream_max_per_user", "stream_max_total",
+                 "http_max_per_source", "agi_max_sessions"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if not 0 < config.http_fd_share < 1:
+        raise ConfigError("http_fd_share: must be between 0 and 1")
