@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -59,6 +59,7 @@ from service.web.auth import PasswordWorkers, make_middleware, public
 from service.web.guard import GuardedRunner, request_timeout_middleware
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
+from service.web.safety import add_security_headers, error_middleware, safe_request_id
 from service.web.stream import Broadcaster
 
 log = get_logger(__name__)
@@ -71,7 +72,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def bind_request(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every log line of a request carries its id, method and path."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:12]
+    request_id = safe_request_id(request.headers.get("X-Request-Id"))
     with structlog.contextvars.bound_contextvars(request_id=request_id,
                                                  http_method=request.method,
                                                  http_path=request.path):
@@ -80,10 +81,35 @@ async def bind_request(request: web.Request, handler: Handler) -> web.StreamResp
         return response
 
 
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages.
+
+    >>> redact_url("postgresql://u:secret@db:5432/x")
+    'postgresql://u:***@db:5432/x'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _request_id(request: web.Request) -> str | None:
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value else None
+
+
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     url = await database_url(config)
-    await migrate_url(url)
+    try:
+        await migrate_url(url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # One clear line from the command line (service/cli.py), not a traceback.
+        raise ConnectionError(f"cannot use the database at {redact_url(url)}: "
+                              f"{type(exc).__name__}: {exc}") from exc
     app[DB_URL] = url
     app[POOL] = await create_pool(url, max_size=20)
     yield
@@ -253,12 +279,13 @@ CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, rou
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,
                clock: Clock = utc_now) -> web.Application:
-    app = web.Application(middlewares=[bind_request,
+    app = web.Application(middlewares=[bind_request, error_middleware(_request_id),
                                        request_timeout_middleware(config.http_request_timeout_s),
                                        make_middleware(lambda a: a[POOL])],
                           client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[CLOCK] = clock
+    app.on_response_prepare.append(add_security_headers)
     app[FD_BUDGET] = DescriptorBudget(reserve=config.fd_reserve,
                                       http_share=config.http_fd_share,
                                       per_source=config.http_max_per_source)

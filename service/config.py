@@ -235,3 +235,25 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if not 0 < config.http_fd_share < 1:
         raise ConfigError("http_fd_share: must be between 0 and 1")
+    if config.database_url:
+        check_database_url(config.database_url)
+
+
+def check_database_url(url: str) -> None:
+    """A DATABASE_URL that cannot be a PostgreSQL address is refused in one line.
+
+    >>> check_database_url("postgresql://u:p@db:5432/orikaeshi")
+    >>> check_database_url("postgresql://u:p@db:port/x")
+    Traceback (most recent call last):
+    ...
+    service.config.ConfigError: DATABASE_URL: the port is not a number
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ConfigError("DATABASE_URL: the port is not a number") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL: must start with postgresql://")

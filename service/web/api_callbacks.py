@@ -10,16 +10,24 @@ from service.callbacks.dialer import place_callback
 from service.store import callbacks_sql
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import ami_for, pool
-from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field
+from service.web.http import (
+    bad_request,
+    conflict,
+    json_body,
+    not_found,
+    ok,
+    text_field,
+    whole_id,
+)
 
 STATES = ("open", "fulfilled", "expired", "cancelled", "cannot_call_back")
 
 
 def _obligation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["obligation_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    obligation_id = whole_id(request.match_info["obligation_id"])
+    if obligation_id is None:
+        raise not_found()
+    return obligation_id
 
 
 async def _visible(request: web.Request, obligation_id: int) -> dict[str, object]:
@@ -92,6 +100,11 @@ async def call_back(request: web.Request) -> web.Response:
     operator = text_field(data, "operator", required=False, max_length=20) or user.extension
     if not operator:
         raise bad_request("no phone: give operator, or set the user's extension")
+    if user.role == "operator" and operator != user.extension:
+        # An operator rings their own phone; ringing another's would put a stranger's
+        # call on a colleague's line (supervisors may place a call for an operator).
+        raise web.HTTPForbidden(text='{"error": "an operator calls from their own extension"}',
+                                content_type="application/json")
     pbx, ami = ami_for(request)
     async with pool(request).acquire() as conn:
         result = await place_callback(
