@@ -52,6 +52,9 @@ from service.logthrottle import Throttle
 log = get_logger(__name__)
 
 Route = Callable[["AgiRequest"], Awaitable[None] | None]
+# Told of every session that was served: (script, seconds, answered|ended|failed, the first
+# commands sent); the metrics hang here.
+SessionObserver = Callable[[str, float, str, list[str]], None]
 
 
 class AgiError(Exception):
@@ -85,6 +88,8 @@ class AgiRequest(Request):
             raise ValueError("an AGI command is one line; quote arguments with agi.quote")
         self.writer.write(command.encode("utf-8") + b"\n")
         self.commands += 1
+        if len(self.watch.sent) < 4:
+            self.watch.sent.append(command)
         self.watch.expect_within(self.command_timeout, command)
         line = await self._line()
         while line == "HANGUP":
@@ -128,7 +133,8 @@ class AgiRequest(Request):
 class _Watch:
     """One session's deadlines, kept by the server's watchdog."""
 
-    __slots__ = ("deadline", "expired", "session_deadline", "waiting_for", "writer")
+    __slots__ = ("deadline", "expired", "script", "sent", "session_deadline", "waiting_for",
+                 "writer")
 
     def __init__(self, writer: asyncio.StreamWriter, session_timeout: float) -> None:
         now = time.monotonic()
@@ -137,6 +143,9 @@ class _Watch:
         self.deadline = float("inf")
         self.waiting_for = ""
         self.expired: str | None = None
+        # For the session observer (metrics): the script, and the first commands sent.
+        self.script = ""
+        self.sent: list[str] = []
 
     def expect_within(self, seconds: float, what: str) -> None:
         self.deadline = time.monotonic() + seconds
@@ -159,7 +168,8 @@ class AgiServer(Application):
                  command_timeout: float = 5.0, session_timeout: float = 30.0,
                  max_sessions: int = 500, max_header_bytes: int = 16384,
                  allow: tuple[str, ...] | None = None, max_per_source: int = 0,
-                 budget: DescriptorBudget | None = None) -> None:
+                 budget: DescriptorBudget | None = None,
+                 observe: SessionObserver | None = None) -> None:
         super().__init__(default_encoding="utf-8", loop=asyncio.get_running_loop())
         self.state = state
         self.header_timeout = header_timeout
@@ -178,6 +188,7 @@ class AgiServer(Application):
             ipaddress.ip_network(item, strict=False) for item in allow)
         self.max_per_source = max_per_source or max_sessions
         self.budget = budget
+        self.observe = observe
         self._by_source: Counter[str] = Counter()
         self._throttle = Throttle()
         self.served = 0
@@ -303,14 +314,19 @@ class AgiServer(Application):
         watch = _Watch(writer, self.session_timeout)
         self._watches.add(watch)
         started = time.perf_counter()
+        result = "answered"
         try:
             await self._session(reader, writer, watch)
         except (AgiError, TimeoutError, ConnectionError) as exc:
+            result = "ended"
             log.info("agi_session_ended", reason=type(exc).__name__, detail=str(exc)[:200])
         except Exception:
+            result = "failed"
             self.failed += 1
             log.exception("agi_route_failed")
         finally:
+            if self.observe is not None:
+                self.observe(watch.script, time.perf_counter() - started, result, watch.sent)
             self._watches.discard(watch)
             self.sessions.discard(task)
             self._by_source[source] -= 1
@@ -336,6 +352,7 @@ class AgiServer(Application):
         watch.idle()
         headers = parse_headers(block[:-2])
         script = headers.get("agi_network_script", "")
+        watch.script = script
         structlog.contextvars.bind_contextvars(agi_script=script,
                                                uniqueid=headers.get("agi_uniqueid"))
         route = self._route.get(script)

@@ -30,6 +30,7 @@ from service.appkeys import (
     CONFIG,
     DB_URL,
     FD_BUDGET,
+    METRICS,
     OPERATOR_STATES,
     PASSWORDS,
     PIPELINES,
@@ -51,6 +52,7 @@ from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
+from service.metrics import Metrics, chain, metrics_ctx, metrics_endpoint
 from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
@@ -119,7 +121,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     """One AMI consumer per configured PBX, each under its advisory lock."""
     config, pool = app[CONFIG], app[POOL]
-    notifier = CallNotifier(pool)
+    notifier = chain(CallNotifier(pool), app[METRICS].on_written)
     app[PIPELINES] = {pbx.pbx_id: build_pipeline(config, pbx, pool, on_written=notifier,
                                                  taps=[app[OPERATOR_STATES]])
                       for pbx in config.pbxs}
@@ -167,7 +169,8 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     recent = RecentCallers(lambda: max_repeat_window(routing.directory), clock=app[CLOCK])
     recent_task = asyncio.create_task(
         keep_running("recent-callers", lambda: recent.run(app[POOL])), name="recent-callers")
-    lookup = app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent)
+    lookup = app[METRICS].timed_lookup(
+        app.get(REPEAT_LOOKUP) or FilteredRepeatLookup(SqlRepeatLookup(lookup_pool), recent))
 
     async def record_escalation(request: FeatureCodeEscalation) -> None:
         await record_feature_code(app[POOL], config.pbxs, request)
@@ -185,7 +188,8 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions, allow=config.agi_allow,
-                       max_per_source=config.agi_max_per_source, budget=app[FD_BUDGET])
+                       max_per_source=config.agi_max_per_source, budget=app[FD_BUDGET],
+                       observe=app[METRICS].agi_session)
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
@@ -274,7 +278,7 @@ async def _close_passwords(app: web.Application) -> None:
 
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
-                                           agi_ctx, workers_ctx]
+                                           agi_ctx, workers_ctx, metrics_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,
@@ -286,6 +290,8 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None,
     app[CONFIG] = config
     app[CLOCK] = clock
     app.on_response_prepare.append(add_security_headers)
+    app[METRICS] = Metrics()
+    app[METRICS].sources["app"] = lambda: app
     app[FD_BUDGET] = DescriptorBudget(reserve=config.fd_reserve,
                                       http_share=config.http_fd_share,
                                       per_source=config.http_max_per_source)
@@ -298,6 +304,7 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None,
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)
+    app.router.add_get("/metrics", metrics_endpoint)
     setup_routes(app)
     return app
 

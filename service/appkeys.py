@@ -10,6 +10,7 @@ from service.clock import Clock
 from service.config import Config
 from service.fdbudget import DescriptorBudget
 from service.ledger.pipeline import LedgerPipeline
+from service.metrics import Metrics
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
 from service.web.auth import PasswordWorkers
@@ -30,3 +31,4 @@ OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 PASSWORDS = web.AppKey("passwords", PasswordWorkers)
 FD_BUDGET = web.AppKey("fd_budget", DescriptorBudget)
+METRICS = web.AppKey("metrics", Metrics)

@@ -122,6 +122,9 @@ class Config:
     # Live streams (SSE) per user and in total.
     stream_max_per_user: int = 4
     stream_max_total: int = 1000
+    # /metrics without authentication on this port (0: only on the web port, for admins).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     @property
     def spool_dir(self) -> Path:
@@ -224,7 +227,8 @@ def check_config(config: Config) -> None:
     """Refuse values that would make the service do something else than asked: a port out
     of range (the kernel would take 99999 modulo 65536 and bind another port), a count
     that cannot be."""
-    ports = {"web_port": config.web_port, "agi_port": config.agi_port}
+    ports = {"web_port": config.web_port, "agi_port": config.agi_port,
+             "metrics_port": config.metrics_port}
     ports.update({f"[[pbx]] {p.pbx_id} ami_port": p.ami_port for p in config.pbxs})
     for name, port in ports.items():
         if not 0 <= port <= 65535:

@@ -174,3 +174,20 @@ def test_settings_that_cannot_be_are_refused() -> None:
                              ({"ORIKAESHI_LOGIN_WORKERS": "0"}, "login_workers")):
         with pytest.raises(ConfigError, match=message):
             load_config(environ=environ)
+
+
+async def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/x",
+           "ORIKAESHI_DATA_DIR": str(tmp_path)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "serve", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = [line for line in err.decode().splitlines() if not line.startswith("{")]
+    assert process.returncode == 1
+    assert len(lines) == 1 and "cannot use the database" in lines[0], lines
+    assert "hunter2" not in err.decode() and "Traceback" not in err.decode()

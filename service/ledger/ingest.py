@@ -35,12 +35,18 @@ class LedgerIngest:
         self.writer = writer
         self.clock = clock
         self.bad_events = 0
+        self.lag_s = 0.0
         self.throttle = Throttle()
         self.listeners: list[CallListener] = []
 
     def on_events(self, events: list[Any]) -> None:
         received = self.clock()
         feed = self.machine.feed
+        if events:
+            # How far behind the PBX the ledger is: the newest event's own time against the
+            # moment it is applied (exported as a metric; 0 without Timestamp headers).
+            newest = plausible_epoch(events[-1].get("Timestamp"))
+            self.lag_s = max(0.0, received - newest) if newest is not None else 0.0
         for event in events:
             try:
                 feed(event, event_time(event, received))
