@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import asyncpg
 from aiohttp import web
 
@@ -35,6 +32,3 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 PASSWORDS = web.AppKey("passwords", PasswordWorkers)
 FD_BUDGET = web.AppKey("fd_budget", DescriptorBudget)
 METRICS = web.AppKey("metrics", Metrics)
-# The wall clock of web actions with rules in time (the calling-hours guard); tests set it.
-Clock = Callable[[], datetime]
-CLOCK: web.AppKey[Clock] = web.AppKey("clock")

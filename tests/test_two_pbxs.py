@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app, database_ctx, ledger_ctx, web_ctx
-from service.appkeys import CLOCK
 from service.config import PbxConfig
 from service.replay.recording import load_recording
 from service.replay.run import inbound_report
@@ -50,8 +49,7 @@ async def test_two_pbxs_one_instance(db_url: str, pool, tmp_path: Path) -> None:
         pbxs=(PbxConfig(pbx_id="east", ami_port=ports[EAST], ami_username="u", ami_secret="p"),
               PbxConfig(pbx_id="west", ami_port=ports[WEST], ami_username="u",
                         ami_secret="p")))
-    app = create_app(config, [database_ctx, web_ctx, ledger_ctx])
-    app[CLOCK] = lambda: OPEN
+    app = create_app(config, [database_ctx, web_ctx, ledger_ctx], clock=lambda: OPEN)
     sup = {"Authorization": f"Bearer {seeded.tokens['sup']}"}
     try:
         async with TestClient(TestServer(app)) as client:

@@ -158,7 +158,7 @@ class LedgerWriter:
         good: list[Record] = []
         for index, record in enumerate(batch):
             try:
-                async with self.pool.acquire(timeout=5) as conn:
+                async with acquire_fresh(self.pool, timeout=5) as conn:
                     await write_records(conn, [record])
             except WRITE_ERRORS as one_exc:
                 if is_outage(one_exc):

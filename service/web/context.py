@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,11 +25,10 @@ def config(request: web.Request) -> Config:
 
 
 def now(request: web.Request) -> datetime:
-    """The time for rules that depend on it (``CLOCK`` when the app sets one)."""
+    """The service's clock (``service.clock``), for rules that depend on the time."""
     from service.appkeys import CLOCK
 
-    clock = request.app.get(CLOCK)
-    return clock() if clock is not None else datetime.now(UTC)
+    return request.app[CLOCK]()
 
 
 def ami_for(request: web.Request, pbx_id: str | None = None
