@@ -206,20 +206,34 @@ async def escalations(conn: asyncpg.Connection, clients: list[str] | None, *, li
         clients, before_id, limit + 1))
 
 
-async def live_operator_channel(conn: asyncpg.Connection, operator: str
-                                ) -> tuple[str, str, str | None] | None:
-    """(linkedid, the operator's channel in the bridge, client) of the call the operator is
-    on now, from the ledger (any instance can answer this)."""
+async def live_operator_channel(conn: asyncpg.Connection, operator: str,
+                                pbx_id: str | None = None
+                                ) -> tuple[str, str, str | None, str] | None:
+    """(linkedid, the operator's channel in the bridge, client, PBX) of the call the
+    operator is on now, from the ledger (any instance can answer this).  Extensions are
+    per PBX: ``pbx_id`` narrows the search to one; without it the newest call wins."""
     row = await conn.fetchrow(
-        """SELECT r.linkedid, r.member_channel, c.client
+        """SELECT r.linkedid, r.member_channel, c.client, r.pbx_id
              FROM ring_attempts r
              JOIN stints s ON s.pbx_id = r.pbx_id AND s.linkedid = r.linkedid
                           AND s.seq = r.stint_seq
              JOIN calls c ON c.pbx_id = r.pbx_id AND c.linkedid = r.linkedid
             WHERE r.agent = $1 AND r.result = 'answered' AND s.ended_at IS NULL
               AND c.ended_at IS NULL AND c.started_at > now() - interval '1 day'
-            ORDER BY r.started_at DESC LIMIT 1""", operator)
-    return None if row is None else (row["linkedid"], row["member_channel"], row["client"])
+              AND ($2::text IS NULL OR r.pbx_id = $2)
+            ORDER BY r.started_at DESC LIMIT 1""", operator, pbx_id)
+    return None if row is None else (row["linkedid"], row["member_channel"], row["client"],
+                                     row["pbx_id"])
+
+
+async def callback_pbx(conn: asyncpg.Connection, client: str, caller_e164: str,
+                       pbx_ids: list[str]) -> str | None:
+    """The PBX a call back goes out on: of ``pbx_ids`` (those configured), the one the
+    caller last called the client on."""
+    pbx: str | None = await conn.fetchval(
+        "SELECT pbx_id FROM calls WHERE client = $1 AND caller_e164 = $2 "
+        "AND pbx_id = ANY($3) ORDER BY started_at DESC LIMIT 1", client, caller_e164, pbx_ids)
+    return pbx
 
 
 def day_start(now: datetime, tz: str = "Asia/Tokyo") -> datetime:

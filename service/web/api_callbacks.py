@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from service.callbacks.dialer import place_callback
-from service.store import callbacks_sql
+from service.store import callbacks_sql, web_queries
 from service.web.auth import STAFF, allow, client_scope, current_user
-from service.web.context import ami_for, pool
-from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field
+from service.web.context import ami_for, config, now, pool
+from service.web.http import (
+    bad_request,
+    conflict,
+    json_body,
+    not_found,
+    ok,
+    text_field,
+    whole_id,
+)
 
 STATES = ("open", "fulfilled", "expired", "cancelled", "cannot_call_back")
 
 
 def _obligation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["obligation_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    obligation_id = whole_id(request.match_info["obligation_id"])
+    if obligation_id is None:
+        raise not_found()
+    return obligation_id
 
 
 async def _visible(request: web.Request, obligation_id: int) -> dict[str, object]:
@@ -92,12 +98,22 @@ async def call_back(request: web.Request) -> web.Response:
     operator = text_field(data, "operator", required=False, max_length=20) or user.extension
     if not operator:
         raise bad_request("no phone: give operator, or set the user's extension")
-    pbx, ami = ami_for(request)
+    if user.role == "operator" and operator != user.extension:
+        # An operator rings their own phone; ringing another's would put a stranger's
+        # call on a colleague's line (supervisors may place a call for an operator).
+        raise web.HTTPForbidden(text='{"error": "an operator calls from their own extension"}',
+                                content_type="application/json")
+    wanted_pbx = text_field(data, "pbx", required=False, max_length=64)
     async with pool(request).acquire() as conn:
+        # The PBX the caller called the client on (its trunk and the operator's phone).
+        pbx_id = wanted_pbx or await web_queries.callback_pbx(
+            conn, str(obligation["client"]), str(obligation["caller_e164"]),
+            [p.pbx_id for p in config(request).pbxs])
+        pbx, ami = ami_for(request, pbx_id)
         result = await place_callback(
             ami, conn, pbx, client=str(obligation["client"]),
             number=str(obligation["caller_e164"]), operator=operator,
-            requested_by=user.username, now=datetime.now(UTC),
+            requested_by=user.username, now=now(request),
             obligation_id=int(str(obligation["id"])))
     return ok({"placed": result.placed, "reason": result.reason,
                "request": result.request_id}, status=202 if result.placed else 409)

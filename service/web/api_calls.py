@@ -23,6 +23,7 @@ from service.web.http import (
     paged,
     text_field,
     when,
+    whole_id,
 )
 
 
@@ -51,10 +52,22 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 def _call_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["call_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    call_id = whole_id(request.match_info["call_id"])
+    if call_id is None:
+        raise not_found()
+    return call_id
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (leading = + - @, or a tab or CR
+    before one) gets a leading apostrophe: caller names are caller-controlled.
+
+    >>> [spreadsheet_safe(v) for v in ("=1+1", "\t=cmd", "\r@x", "", "田中", 3)]
+    ["'=1+1", "'\t=cmd", "'\r@x", '', '田中', 3]
+    """
+    if isinstance(value, str) and value[:1] and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
 
 
 @allow(*STAFF, "client")
@@ -87,6 +100,9 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
                "caller_e164", "caller_name", "did", "outcome", "wait_s", "talk_s",
                "answered_by", "escalated", "escalation_reason", "voicemail_left",
                "fallback_routed", "callee_e164", "dial_result")
+    # Every parameter is read before the 200 is sent: a bad one is a 400, not a cut stream.
+    since, until = when(request, "from"), when(request, "to")
+    client = request.query.get("client") or None
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": 'attachment; filename="calls.csv"'})
@@ -99,14 +115,11 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     async with pool(request).acquire() as conn:
         while True:
             rows = await web_queries.calls(
-                conn, client_scope(request), client=request.query.get("client") or None,
-                since=when(request, "from"), until=when(request, "to"), outcome=None,
+                conn, client_scope(request), client=client, since=since, until=until,
+                outcome=None,
                 caller=None, direction=None, missed_only=False, limit=1000, before_id=before)
             for row in rows[:1000]:
-                # A leading = + - @ would be a formula to a spreadsheet: caller names are
-                # caller-controlled.
-                writer.writerow(["'" + str(v) if isinstance(v, str) and v[:1] in "=+-@"
-                                 else v for v in (row[c] for c in columns)])
+                writer.writerow([spreadsheet_safe(row[c]) for c in columns])
             await response.write(buffer.getvalue().encode("utf-8"))
             buffer.seek(0)
             buffer.truncate()

@@ -59,15 +59,17 @@ async def create_escalation(request: web.Request) -> web.Response:
         text_field(data, "operator", max_length=20)
     if not operator:
         raise bad_request("no operator: the user has no extension")
+    wanted_pbx = text_field(data, "pbx", required=False, max_length=64)
     async with pool(request).acquire() as conn:
-        call = await web_queries.live_operator_channel(conn, operator)
+        call = await web_queries.live_operator_channel(conn, operator, wanted_pbx)
         if call is None:
             raise not_found(f"operator {operator} is on no call")
-        pbx, ami = ami_for(request)
+        pbx, ami = ami_for(request, call[3])  # the call's own PBX
         if ami is None:
             raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
                                              content_type="application/json")
-        result = await escalate(ami, conn, pbx_id=pbx.pbx_id, call=call, reason=str(reason),
+        result = await escalate(ami, conn, pbx_id=pbx.pbx_id, call=call[:3],
+                                reason=str(reason),
                                 requested_by=user.username,
                                 context=pbx.escalation_context)
     return ok({"moved": result.moved, "detail": result.detail, "id": result.escalation_id},
@@ -88,12 +90,13 @@ async def spy(request: web.Request) -> web.Response:
     phone = text_field(data, "phone", required=False, max_length=20) or user.extension
     if not phone or not _EXTENSION.match(phone):
         raise bad_request("no phone for the supervisor: set the user's extension")
-    pbx, ami = ami_for(request)
+    wanted_pbx = text_field(data, "pbx", required=False, max_length=64)
     async with pool(request).acquire() as conn:
-        call = await web_queries.live_operator_channel(conn, operator)
+        call = await web_queries.live_operator_channel(conn, operator, wanted_pbx)
         if call is None:
             raise not_found(f"operator {operator} is on no call")
-        linkedid, channel, _client = call
+        linkedid, channel, _client, call_pbx = call
+        pbx, ami = ami_for(request, call_pbx)  # ChanSpy must run on the call's own PBX
         result, detail = "failed", "no AMI session on this instance"
         if ami is not None:
             try:
