@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.routing.commands",
     "service.dialplan.commands",
     "service.web.commands",
+    "service.reports.commands",
 )
 
 

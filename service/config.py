@@ -99,6 +99,12 @@ class Config:
     log_format: str = "auto"  # auto | json | console
     # uvloop | asyncio (see service/eventloop.py for why uvloop is the default).
     event_loop: str = "uvloop"
+    # Monthly client reports (docs/reports.md): the answering company's name on them, a
+    # TrueType font with Japanese glyphs (empty: found by name, e.g. IPAexGothic), and how
+    # often the report scheduler and push worker look for work.
+    company_name: str = ""
+    report_font: str = ""
+    report_interval_s: float = 30.0
 
     @property
     def spool_dir(self) -> Path:
