@@ -122,3 +122,66 @@ def mean(total: float, count: int) -> float | None:
     (2.5, None)
     """
     return None if count == 0 else round(total / count, 1)
+
+
+MISSED_FOR_PUSH = frozenset({"abandoned", "short_abandon", "ivr_hangup", "timeout", "no_agents",
+                             "queue_full", "exit_key", "after_hours"})
+
+
+def push_kind(outcome: str | None, forward_answered: bool | None, caller_e164: str | None,
+              voicemail_left: bool) -> str | None:
+    """What an ended inbound call pushes to its client: ``voicemail`` (a voicemail was
+    left, whatever the number), ``missed_call`` (missed, with a number to call back), or
+    None.  ``unknown`` calls wait for reconciliation, as call backs do.
+
+    >>> push_kind("timeout", None, "+81312345678", True), push_kind("abandoned", None, None, False)
+    ('voicemail', None)
+    """
+    if voicemail_left:
+        return "voicemail"
+    missed = outcome in MISSED_FOR_PUSH or (outcome == "forwarded" and forward_answered is False)
+    return "missed_call" if missed and caller_e164 else None
+
+
+def digest_cutoff(mode: str, oldest: datetime, now: datetime, *, every_s: float | None,
+                  daily_at: time | None, timezone: str) -> datetime | None:
+    """When a client's unsent pushes are due, the instant up to which they go now (items
+    at or before it), or None when nothing is due yet.
+
+    * ``immediate``: everything, now.
+    * ``digest``: once the oldest unsent item is ``every_s`` old, everything up to now.
+    * ``daily``: at ``daily_at`` local time, everything from before that moment today.
+
+    >>> at = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+    >>> digest_cutoff("digest", at, at + timedelta(minutes=29), every_s=1800, daily_at=None,
+    ...               timezone="UTC") is None
+    True
+    """
+    if mode == "immediate":
+        return now
+    if mode == "digest":
+        return now if now - oldest >= timedelta(seconds=every_s or 3600) else None
+    if mode == "daily":
+        zone = ZoneInfo(timezone)
+        local = now.astimezone(zone)
+        slot = datetime.combine(local.date(), daily_at or time(8, 0), zone)
+        if local < slot:
+            slot -= timedelta(days=1)
+        return slot.astimezone(UTC) if oldest < slot else None
+    return None
+
+
+def report_due(now: datetime, timezone: str, catch_up_days: int = 7) -> str | None:
+    """The month whose report is due at ``now`` in the client's calendar: the previous
+    month, from local midnight of the 1st, for ``catch_up_days`` days (a service that was
+    down on the 1st still sends it; one installed mid-month does not send old months).
+
+    >>> report_due(datetime(2026, 11, 30, 15, 0, 30, tzinfo=UTC), "Asia/Tokyo")
+    '2026-11'
+    >>> report_due(datetime(2026, 11, 30, 14, 59, tzinfo=UTC), "Asia/Tokyo") is None
+    True
+    """
+    local = now.astimezone(ZoneInfo(timezone))
+    if local.day > catch_up_days:
+        return None
+    return previous_month(now, timezone)
