@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.dialplan.commands",
     "service.web.commands",
     "service.reports.commands",
+    "service.handover.commands",
 )
 
 

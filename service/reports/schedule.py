@@ -125,6 +125,8 @@ async def collect_pushes(conn: asyncpg.Connection, now: datetime, *, batch: int 
             if row["ended_at"] is None or row["direction"] != "inbound" or not row["client"] \
                     or row["push_mode"] in (None, "off"):
                 continue
+            if row["ended_at"] < now - open_for:
+                continue  # not news: a call imported with a handover, or a long outage
             kind = push_kind(row["outcome"], row["forward_answered"], row["caller_e164"],
                              row["voicemail_left"])
             if kind is None:
@@ -151,7 +153,7 @@ async def collect_pushes(conn: asyncpg.Connection, now: datetime, *, batch: int 
                 WHERE m.id > $1 ORDER BY m.id LIMIT $2""", mark or 0, batch)
         for m in messages:
             # Clients on immediate get each message at once as 受電報告 (take_message).
-            if m["push_mode"] in ("digest", "daily"):
+            if m["push_mode"] in ("digest", "daily") and m["created_at"] >= now - open_for:
                 item = {"kind": "message", "taken_at": m["created_at"].isoformat(),
                         "caller_number": m["caller_number"], "caller_e164": m["caller_e164"],
                         "caller_name": m["caller_name"], "disposition": m["disposition"],
