@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.web.commands",
     "service.reports.commands",
     "service.handover.commands",
+    "service.retention.commands",
 )
 
 

@@ -105,6 +105,9 @@ class Config:
     company_name: str = ""
     report_font: str = ""
     report_interval_s: float = 30.0
+    # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
+    # to delete recordings past a client's retention; empty: recordings are not touched.
+    voicemail_spool_dir: str = ""
 
     @property
     def spool_dir(self) -> Path:
