@@ -229,7 +229,7 @@ async def reports_ctx(app: web.Application) -> AsyncIterator[None]:
     from service.reports.schedule import ReportWorker
 
     config = app[CONFIG]
-    worker = ReportWorker(app[POOL], interval_s=config.report_interval_s,
+    worker = ReportWorker(app[POOL], clock=app[CLOCK], interval_s=config.report_interval_s,
                           company=config.company_name, font=config.report_font)
     task = asyncio.create_task(worker.run(), name="report-worker")
     yield

@@ -11,12 +11,12 @@ clock is a parameter: tests drive the schedule with their own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from service.clock import Clock, utc_now
 from service.logs import get_logger
 from service.reports import outbox, render
 from service.reports.labels import label
@@ -25,13 +25,6 @@ from service.reports.rules import digest_cutoff, parse_month, push_kind, report_
 from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 # -- the monthly report ---------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ served is written to ``data_access_audit``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from service.reports.documents import FORMATS, monthly_document
@@ -19,6 +21,12 @@ from service.store import reports_sql
 from service.web.auth import allow, client_scope, current_user
 from service.web.context import config, pool
 from service.web.http import bad_request, choice, not_found, ok
+
+
+def _now(request: web.Request) -> datetime:
+    from service.appkeys import CLOCK
+
+    return request.app[CLOCK]()
 
 
 def _month(request: web.Request) -> str:
@@ -55,17 +63,18 @@ async def monthly(request: web.Request) -> web.StreamResponse:
     async with pool(request).acquire() as conn:
         try:
             if client is None:
-                reports = await monthly_reports(conn, month)
+                reports = await monthly_reports(conn, month, now=_now(request))
                 await reports_sql.audit(conn, user, "report_view", None,
                                         f"month={month} every client")
                 return ok({"month": month, "items": reports})
             if fmt == "json" and request.query.get("figures") == "1":
                 # For the report page: the report plus its figures labelled in ``lang``.
-                [report] = await monthly_reports(conn, month, [client])
+                [report] = await monthly_reports(conn, month, [client], now=_now(request))
                 await reports_sql.audit(conn, user, "report_view", client, f"month={month}")
                 return ok({**report, "figures": figure_rows(report, lang)})
             document = await monthly_document(conn, client, month, fmt, lang=lang,
-                                              company=cfg.company_name, font=cfg.report_font)
+                                              company=cfg.company_name, font=cfg.report_font,
+                                              now=_now(request))
         except ReportError as exc:
             if str(exc).startswith("no client"):
                 raise not_found("no such client") from exc
