@@ -87,14 +87,19 @@ async def monthly_reports(conn: asyncpg.Connection, month: str,
     if not scopes:
         return []
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for row in await reports_sql.call_groups(conn, scopes):
-        _add_calls(reports[row["client"]], sums[row["client"]], row)
-    for row in await reports_sql.day_hours(conn, scopes, sorted(MISSED)):
+    async with conn.transaction(readonly=True):
+        # Every client at once groups a million rows: in memory rather than spilled to disk.
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        figures = await reports_sql.call_figures(conn, scopes, sorted(MISSED))
+    for row in figures:
         report = reports[row["client"]]
-        index = (row["day"] - periods[row["client"]].first_day).days
-        for bucket in (report["by_day"][index], report["by_hour"][row["hour"]]):
-            for key in ("calls", "answered", "missed"):
-                bucket[key] += row[key]
+        if row["kind"] == 0:
+            _add_calls(report, sums[row["client"]], row)
+            continue
+        bucket = report["by_day"][(row["day"] - periods[row["client"]].first_day).days] \
+            if row["kind"] == 1 else report["by_hour"][row["hour"]]
+        for key in ("calls", "answered", "missed"):
+            bucket[key] = row[key]
     for row in await reports_sql.message_groups(conn, scopes):
         messages = reports[row["client"]]["messages"]
         messages["taken"] += row["taken"]

@@ -45,6 +45,10 @@ ALTER TABLE message_deliveries ADD CONSTRAINT message_deliveries_has_content
     CHECK (kind = 'message' OR (client IS NOT NULL AND payload IS NOT NULL));
 CREATE INDEX message_deliveries_client ON message_deliveries (client, created_at)
     WHERE client IS NOT NULL;
+-- The report counts a message's deliveries; the foreign key alone has no index.
+CREATE INDEX message_deliveries_message ON message_deliveries (message_id);
+-- The report reads a client's obligations by when they opened.
+CREATE INDEX callback_obligations_client_opened ON callback_obligations (client, opened_at);
 
 -- A failed delivery is an alert for the wallboard: given up (state failed) or retrying after
 -- a failed attempt (state pending, attempts > 0).
