@@ -22,21 +22,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
+import benchdb
 
 from service.clients.store import load_document
 from service.config import Config
 from service.logs import configure_logging
 from service.reports.monthly import monthly_report, monthly_reports
 from service.reports.rules import month_period
-from service.store.db import database_url, migrate_url
-from service.store.scratch import with_database
+from service.store.db import database_url
 
 BENCH_DB = "orikaeshi_bench_reports"
 CLIENTS = 1000
 MONTH = "2026-11"
-LAYOUT = "orikaeshi bench reports v1"
+LAYOUT = "orikaeshi bench reports v2"
 
 
 def clients_yaml() -> str:
@@ -51,37 +52,21 @@ def clients_yaml() -> str:
 
 
 async def ensure_ledger(server_url: str, calls: int, months: int, big: int) -> str:
-    url = with_database(server_url, BENCH_DB)
     layout = f"{LAYOUT} calls={calls} months={months} big={big}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            conn = await asyncpg.connect(url)
-            try:
-                have = await conn.fetchval("SELECT obj_description('calls'::regclass)")
-            except asyncpg.UndefinedTableError:
-                have = None
-            finally:
-                await conn.close()
-            if have == layout:
-                await migrate_url(url)
-                return url
-            await admin.execute(f'DROP DATABASE "{BENCH_DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await admin.close()
-    await migrate_url(url)
+
+    async def is_current(conn: asyncpg.Connection) -> bool:
+        return bool(await conn.fetchval("SELECT obj_description('calls'::regclass)") == layout)
+
+    url, kept = await benchdb.kept_or_new(server_url, BENCH_DB, is_current)
+    if kept:
+        return url
     conn = await asyncpg.connect(url)
     try:
         await load_document(conn, clients_yaml(), "bench-clients.yaml")
         print(f"building the ledger: {calls:,} calls over {months} months (once) ...",
               flush=True)
         started = time.perf_counter()
-        indexes = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'calls' "
-            "AND indexname NOT LIKE '%pkey' AND indexname NOT LIKE '%_key'")
-        for index in indexes:
-            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+        indexes = await benchdb.drop_secondary_indexes(conn, "calls")
         period = month_period(MONTH, "Asia/Tokyo")
         end = period.end.timestamp()
         span = months * 30 * 86400.0
@@ -132,10 +117,10 @@ async def ensure_ledger(server_url: str, calls: int, months: int, big: int) -> s
             SELECT client, caller_number, caller_e164,
                    (ARRAY['callback_requested','urgent','info_only'])[1 + id % 3],
                    'bench message', ended_at
-              FROM calls WHERE id % 20 = 1""")
+              FROM calls WHERE id % 20 = 0""")
         print("  obligations and messages; indexes ...", flush=True)
         for index in indexes:
-            await conn.execute(index["indexdef"])
+            await conn.execute(index)
         await conn.execute("ANALYZE")
         await conn.execute(f"COMMENT ON TABLE calls IS '{layout}'")
         print(f"ledger built in {time.perf_counter() - started:.0f} s", flush=True)

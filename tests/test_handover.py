@@ -5,7 +5,6 @@ changes nothing; open call backs and messages from another company come in as CS
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,26 +14,16 @@ import pytest
 from service.clients.schema import parse_clients
 from service.clients.store import load_document
 from service.store.db import create_pool
-from service.store.scratch import with_database
+from service.store.scratch import scratch_database
 from tests.test_report_documents import orikaeshi
 from tests.test_reports import build_ledger
 
 
 @pytest.fixture
-async def empty_db(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    """A second fresh database: the other answering company's."""
-    name = f"orikaeshi_t_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    finally:
-        await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
+    """A second fresh, migrated database: the other answering company's."""
+    async with scratch_database(pg_server_url, "orikaeshi_t_other") as url:
+        yield url
 
 
 CALL_KEY = "pbx_id, linkedid"

@@ -26,12 +26,17 @@ def spool_message(spool: Path, box: str, number: int, recorded: datetime) -> Non
     (folder / f"msg{number:04d}.wav").write_bytes(b"RIFF....WAVE")
 
 
-async def test_purge_and_dry_run(pool, tmp_path) -> None:
+async def ledger_keeping(pool, tmp_path, after: str, retention: str) -> None:  # type: ignore[no-untyped-def]
+    """The replayed ledger, with ``retention`` for the client whose settings hold ``after``."""
     await build_ledger(pool, tmp_path)
     async with pool.acquire() as conn:
-        await load_document(conn, CLIENTS.replace(
-            "    overage_price: 220\n", "    overage_price: 220\n    retention: 30d\n", 1),
-            "clients.yaml")
+        await load_document(conn, CLIENTS.replace(after, f"{after}    retention: {retention}\n",
+                                                  1), "clients.yaml")
+
+
+async def test_purge_and_dry_run(pool, tmp_path) -> None:
+    await ledger_keeping(pool, tmp_path, "    overage_price: 220\n", "30d")
+    async with pool.acquire() as conn:
         calls = await conn.fetch("SELECT client, started_at FROM calls")
         messages = await conn.fetchval("SELECT count(*) FROM messages WHERE client = 'KSL'")
         open_before = await conn.fetchval(
@@ -78,11 +83,8 @@ async def test_purge_and_dry_run(pool, tmp_path) -> None:
 
 
 async def test_purge_command(pool, db_url, tmp_path) -> None:
-    await build_ledger(pool, tmp_path)
+    await ledger_keeping(pool, tmp_path, "    service_level: 5s\n", "10d")
     async with pool.acquire() as conn:
-        await load_document(conn, CLIENTS.replace(
-            "    service_level: 5s\n", "    service_level: 5s\n    retention: 10d\n", 1),
-            "clients.yaml")
         before = await conn.fetchval("SELECT count(*) FROM calls")
     code, out, err = await orikaeshi(db_url, tmp_path, "purge", "--dry-run",
                                      "--as-of", "2026-12-20T00:00:00+09:00")

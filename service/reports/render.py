@@ -352,22 +352,17 @@ def to_xlsx(report: dict[str, Any], missed_calls: list[dict[str, Any]],
     sheet.column_dimensions["B"].width = 36
     sheet.column_dimensions["C"].width = 14
 
-    days = book.create_sheet(label("section_by_day", lang))
-    for cell in _row(days, [label("day", lang), label("calls", lang), label("answered", lang),
-                            label("missed", lang)]):
-        cell.font = bold
-    for day in report["by_day"]:
-        cells = _row(days, [date.fromisoformat(day["date"]), day["calls"], day["answered"],
-                            day["missed"]])
-        cells[0].number_format = "yyyy-mm-dd"
-    days.column_dimensions["A"].width = 12
-
-    hours = book.create_sheet(label("section_by_hour", lang))
-    for cell in _row(hours, [label("hour", lang), label("calls", lang), label("answered", lang),
-                             label("missed", lang)]):
-        cell.font = bold
-    for hour in report["by_hour"]:
-        _row(hours, [hour["hour"], hour["calls"], hour["answered"], hour["missed"]])
+    for section, key, rows in (("section_by_day", "day", report["by_day"]),
+                               ("section_by_hour", "hour", report["by_hour"])):
+        counts = book.create_sheet(label(section, lang))
+        for cell in _row(counts, [label(k, lang) for k in (key, "calls", "answered", "missed")]):
+            cell.font = bold
+        for row in rows:
+            first = date.fromisoformat(row["date"]) if key == "day" else row["hour"]
+            cells = _row(counts, [first, row["calls"], row["answered"], row["missed"]])
+            if key == "day":
+                cells[0].number_format = "yyyy-mm-dd"
+        counts.column_dimensions["A"].width = 12
 
     missed = book.create_sheet(label("sheet_missed", lang))
     columns = ("started_at", "caller_number", "caller_e164", "caller_name", "outcome",
