@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -13,10 +14,11 @@ import pytest
 
 from service.clients.schema import parse_clients
 from service.clients.store import load_document
+from service.reports.schedule import collect_pushes, send_pushes
 from service.store.db import create_pool
 from service.store.scratch import scratch_database
 from tests.test_report_documents import orikaeshi
-from tests.test_reports import build_ledger
+from tests.test_reports import TOKYO, build_ledger
 
 
 @pytest.fixture
@@ -109,9 +111,12 @@ async def test_export_then_import_into_an_empty_database(pool, db_url, empty_db,
                                              str(bundle))
             assert code == 0 and "imported: 0 calls, 0 messages, 0 obligations" in out.decode()
             again = await snapshot(conn, "KSL")
-            # Imported history is neither pushed nor turned into new obligations.
+            # Imported history is neither pushed nor turned into new obligations, even by
+            # a push worker whose "now" is right after the burst's calls.
             assert await conn.fetchval("SELECT count(*) FROM calls WHERE "
                                        "callbacks_seen_at IS NULL") == 0
+            assert await collect_pushes(conn, datetime(2026, 12, 1, 0, 5, tzinfo=TOKYO)) == 0
+            assert await send_pushes(conn, datetime(2026, 12, 1, 0, 5, tzinfo=TOKYO)) == 0
             assert await conn.fetchval("SELECT count(*) FROM message_deliveries") == 0
     finally:
         await other.close()

@@ -31,6 +31,8 @@ from service.handover.bundle import (
 from service.handover.export import HandoverError
 from service.messages.service import DISPOSITIONS
 from service.phone import to_e164
+from service.reports.rules import push_kind
+from service.reports.schedule import mark_pushed
 from service.store import handover_sql
 from service.store.callbacks_sql import DEFAULT_DEADLINE_S, open_or_join
 from service.store.handover_sql import LOCAL_COLUMNS
@@ -90,7 +92,7 @@ async def import_handover(conn: asyncpg.Connection, folder: Path, *,
             if client is None:
                 raise HandoverError(f"{folder} has no {FILES['manifest']}: give --client for "
                                     f"{CALLBACKS_CSV} / {MESSAGES_CSV}")
-            return await _csv(conn, folder, client)
+            return await _csv(conn, folder, client, now)
     except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, TypeError,
             KeyError) as exc:
         # A value of the wrong type or out of the closed sets: the bundle is not ours to fix.
@@ -132,6 +134,11 @@ async def _bundle(conn: asyncpg.Connection, folder: Path, manifest_path: Path,
         call["callbacks_seen_at"] = now  # its obligations come with the bundle
         result = await handover_sql.insert(conn, "calls", call, "(pbx_id, linkedid) DO NOTHING")
         added["calls"] += result.endswith(" 1")
+        kind = push_kind(call.get("outcome"), call.get("forward_answered"),
+                         call.get("caller_e164"), bool(call.get("voicemail_left")))
+        if kind is not None and call.get("started_at") is not None:
+            await mark_pushed(conn, code, kind, f"{call['pbx_id']}/{call['linkedid']}",
+                              call["started_at"], now)
         for key, types, table in (("stints", stint_types, "stints"),
                                   ("rings", ring_types, "ring_attempts")):
             for item in line.get(key) or []:
@@ -180,6 +187,7 @@ async def _bundle(conn: asyncpg.Connection, folder: Path, manifest_path: Path,
         if row.get("obligation_id") is not None:
             row["obligation_id"] = local_ids.get(row["obligation_id"])
         local = await handover_sql.insert(conn, "messages", row, returning="id")
+        await mark_pushed(conn, code, "message", str(local), row.get("created_at") or now, now)
         await handover_sql.mark_imported(conn, key, "message", local)
         added["messages"] += 1
     return added
@@ -212,7 +220,8 @@ def _key(client: str, kind: str, row: dict[str, str]) -> str:
     return f"csv:{client}:{kind}:{digest.hexdigest()}"
 
 
-async def _csv(conn: asyncpg.Connection, folder: Path, client: str) -> dict[str, int]:
+async def _csv(conn: asyncpg.Connection, folder: Path, client: str,
+               now: datetime) -> dict[str, int]:
     target = await _target(conn, client)
     zone = ZoneInfo(target["timezone"])
     added = {"calls": 0, "messages": 0, "obligations": 0}
@@ -261,6 +270,7 @@ async def _csv(conn: asyncpg.Connection, folder: Path, client: str) -> dict[str,
             client, row.get("number") or None, to_e164(row.get("number")),
             row.get("name") or None, disposition, row["body"], row.get("taken_by") or None,
             taken)
+        await mark_pushed(conn, client, "message", str(local), taken, now)
         await handover_sql.mark_imported(conn, key, "message", local)
         added["messages"] += 1
     return added

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -64,9 +65,7 @@ def _empty(period: Period, settings: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _zone(period: Period) -> Any:
-    from zoneinfo import ZoneInfo
-
+def _zone(period: Period) -> ZoneInfo:
     return ZoneInfo(period.timezone)
 
 

@@ -180,7 +180,7 @@ img { max-width: 100%; }
 """
 
 
-def _value(value: Any, lang: str) -> str:
+def _value(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -210,7 +210,7 @@ def to_html(report: dict[str, Any], lang: str = "ja", company: str = "",
                 parts.append("</table>")
             parts.append(f"<h2>{e(sec)}</h2><table>")
             section = sec
-        parts.append(f"<tr><th>{e(name_)}</th><td class='n'>{e(_value(value, lang))}</td></tr>")
+        parts.append(f"<tr><th>{e(name_)}</th><td class='n'>{e(_value(value))}</td></tr>")
     parts.append("</table>")
     parts.append(f"<p class='definition'>{e(report['service_level']['definition'][lang])}</p>")
     if charts:
@@ -282,7 +282,7 @@ def to_pdf(report: dict[str, Any], lang: str = "ja", company: str = "",
                            colors.HexColor("#e8f0fb")))
             rows.append([sec, ""])
             section = sec
-        rows.append([name_, _value(value, lang)])
+        rows.append([name_, _value(value)])
     left, right = rows[: (len(rows) + 1) // 2], rows[(len(rows) + 1) // 2:]
     story.append(Table([[_table(left, styles, Table, TableStyle),
                          _table(right, styles, Table, TableStyle, offset=len(left))]],

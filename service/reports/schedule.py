@@ -29,9 +29,12 @@ log = get_logger(__name__)
 # -- the monthly report ---------------------------------------------------------------------
 
 async def queue_monthly_reports(pool: asyncpg.Pool, now: datetime, *, company: str = "",
-                                font: str = "") -> list[tuple[str, str]]:
+                                font: str = "", limit: int | None = None
+                                ) -> list[tuple[str, str]]:
     """Queue the report of the month before for every active client whose 1st has come
-    (its own time zone) and whose report is not queued yet; returns (client, month)."""
+    (its own time zone) and whose report is not queued yet (at most ``limit`` of them: the
+    worker does a few per round so that pushes are not held up on the 1st); returns
+    (client, month)."""
     async with pool.acquire(timeout=5) as conn:
         clients = await conn.fetch(
             """SELECT code, timezone FROM clients c WHERE active
@@ -42,10 +45,12 @@ async def queue_monthly_reports(pool: asyncpg.Pool, now: datetime, *, company: s
         done = {(r["client"], f"{r['month']:%Y-%m}") for r in await conn.fetch(
             "SELECT client, month FROM monthly_reports WHERE client = ANY ($1)",
             [c for c, _ in due])}
-    queued = []
+    queued: list[tuple[str, str]] = []
     for client, month in due:
         if (client, month) in done:
             continue
+        if limit is not None and len(queued) >= limit:
+            break
         async with pool.acquire(timeout=5) as conn:
             report = await monthly_report(conn, client, month, now=now)
         # Rendering takes a moment of CPU: off the event loop.
@@ -162,6 +167,16 @@ async def collect_pushes(conn: asyncpg.Connection, now: datetime, *, batch: int 
     return added
 
 
+async def mark_pushed(conn: asyncpg.Connection, client: str, kind: str, ref: str,
+                      at: datetime, now: datetime) -> None:
+    """Record an item as already pushed (history that arrives with a handover was reported
+    to the client by the company it comes from)."""
+    await conn.execute(
+        "INSERT INTO push_items (client, kind, ref, at, item, sent_at) "
+        "VALUES ($1, $2, $3, $4, '{\"imported\": true}'::jsonb, $5) "
+        "ON CONFLICT (kind, ref) DO NOTHING", client, kind, ref, at, now)
+
+
 def _json(data: Any) -> str:
     import json
 
@@ -274,8 +289,9 @@ class ReportWorker:
     """The loop that runs the three in the service (cleanup context ``reports_ctx``)."""
 
     def __init__(self, pool: asyncpg.Pool, *, clock: Clock = utc_now, interval_s: float = 30.0,
-                 company: str = "", font: str = "") -> None:
+                 company: str = "", font: str = "", reports_per_round: int = 5) -> None:
         self.pool = pool
+        self.reports_per_round = reports_per_round
         self.clock = clock
         self.interval_s = interval_s
         self.company = company
@@ -284,7 +300,7 @@ class ReportWorker:
     async def run_once(self) -> dict[str, int]:
         now = self.clock()
         reports = await queue_monthly_reports(self.pool, now, company=self.company,
-                                              font=self.font)
+                                              font=self.font, limit=self.reports_per_round)
         async with self.pool.acquire(timeout=5) as conn:
             items = await collect_pushes(conn, now)
             pushes = await send_pushes(conn, now)
