@@ -16,15 +16,15 @@ from service.clients.schema import parse_clients
 from service.clients.store import load_document
 from service.reports.schedule import collect_pushes, send_pushes
 from service.store.db import create_pool
-from service.store.scratch import scratch_database
+from tests.conftest import fresh_database
 from tests.test_report_documents import orikaeshi
 from tests.test_reports import TOKYO, build_ledger
 
 
 @pytest.fixture
-async def empty_db(pg_server_url: str) -> AsyncIterator[str]:
+async def empty_db(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
     """A second fresh, migrated database: the other answering company's."""
-    async with scratch_database(pg_server_url, "orikaeshi_t_other") as url:
+    async for url in fresh_database(pg_server_url, "orikaeshi_t_other", template_db):
         yield url
 
 
