@@ -120,9 +120,10 @@ def to_csv(report: dict[str, Any], lang: str = "ja") -> bytes:
 
 # -- charts ---------------------------------------------------------------------------------
 
-def chart_png(report: dict[str, Any], which: str, lang: str = "ja", font: str = "") -> bytes:
+def chart_png(report: dict[str, Any], which: str, lang: str = "ja", font: str = "",
+              title: bool = True) -> bytes:
     """Calls per day (``by_day``) or per hour of day (``by_hour``), answered and missed
-    stacked, as a PNG."""
+    stacked, as a PNG (``title``: its name drawn above it, for a chart shown alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,11 +135,11 @@ def chart_png(report: dict[str, Any], which: str, lang: str = "ja", font: str = 
     if which == "by_day":
         keys = [d["date"][-2:] for d in report["by_day"]]
         rows = report["by_day"]
-        title, xlabel = label("chart_by_day", lang), label("day", lang)
+        name, xlabel = label("chart_by_day", lang), label("day", lang)
     elif which == "by_hour":
         keys = [f"{h['hour']}" for h in report["by_hour"]]
         rows = report["by_hour"]
-        title, xlabel = label("chart_by_hour", lang), label("hour", lang)
+        name, xlabel = label("chart_by_hour", lang), label("hour", lang)
     else:
         raise RenderError(f"no chart {which!r} (by_day, by_hour)")
     answered = [r["answered"] for r in rows]
@@ -150,7 +151,8 @@ def chart_png(report: dict[str, Any], which: str, lang: str = "ja", font: str = 
     axes.bar(keys, missed, bottom=answered, color="#e0803a", label=label("missed", lang))
     axes.bar(keys, other, bottom=[a + m for a, m in zip(answered, missed, strict=True)],
              color="#b0b0b0", label=label("other", lang))
-    axes.set_title(title, fontproperties=prop, fontsize=10)
+    if title:
+        axes.set_title(name, fontproperties=prop, fontsize=10)
     axes.set_xlabel(xlabel, fontproperties=prop, fontsize=8)
     axes.set_ylabel(label("calls", lang), fontproperties=prop, fontsize=8)
     axes.tick_params(labelsize=6)
@@ -201,8 +203,7 @@ def to_html(report: dict[str, Any], lang: str = "ja", company: str = "",
              f"<div class='meta'>{e(company)}</div>",
              f"<h1>{e(label('title', lang))} — {e(_month_text(report['month'], lang))}</h1>",
              f"<div>{e(name)} {e(label('honorific', lang))} ({e(report['client'])})</div>",
-             f"<div class='meta'>{e(label('period', lang))}: {e(report['period_start'])} — "
-             f"{e(report['period_end'])} ({e(report['timezone'])})</div></header>"]
+             f"<div class='meta'>{e(_period_text(report, lang))}</div></header>"]
     section = None
     for sec, name_, value in figure_rows(report, lang):
         if sec != section:
@@ -215,13 +216,29 @@ def to_html(report: dict[str, Any], lang: str = "ja", company: str = "",
     parts.append(f"<p class='definition'>{e(report['service_level']['definition'][lang])}</p>")
     if charts:
         for which in ("by_day", "by_hour"):
-            data = base64.b64encode(chart_png(report, which, lang, font)).decode()
+            data = base64.b64encode(chart_png(report, which, lang, font, title=False)).decode()
             parts.append(f"<h2>{e(label('chart_' + which, lang))}</h2>"
                          f"<img alt='{e(label('chart_' + which, lang))}' "
                          f"src='data:image/png;base64,{data}'>")
-    parts.append(f"<p class='meta'>{e(label('generated', lang))}: {e(report['generated_at'])}"
-                 f"</p></body></html>")
+    parts.append(f"<p class='meta'>{e(label('generated', lang))}: "
+                 f"{e(_local(report['generated_at'], report['timezone']))}</p></body></html>")
     return "".join(parts).encode("utf-8")
+
+
+def _local(iso: str, timezone: str) -> str:
+    """An ISO time as the client reads it: ``2026-12-01 09:00 (Asia/Tokyo)``."""
+    from zoneinfo import ZoneInfo
+
+    return f"{datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} " \
+        f"({timezone})"
+
+
+def _period_text(report: dict[str, Any], lang: str) -> str:
+    """``対象期間: 2026-11-01 00:00 – 2026-12-01 00:00 (Asia/Tokyo)``; the end is exclusive."""
+    start = datetime.fromisoformat(report["period_start"])
+    end = datetime.fromisoformat(report["period_end"])
+    return (f"{label('period', lang)}: {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} "
+            f"({report['timezone']})")
 
 
 def _month_text(month: str, lang: str) -> str:
@@ -244,6 +261,7 @@ def to_pdf(report: dict[str, Any], lang: str = "ja", company: str = "",
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.platypus import (
         Image,
+        KeepTogether,
         Paragraph,
         SimpleDocTemplate,
         Spacer,
@@ -266,8 +284,7 @@ def to_pdf(report: dict[str, Any], lang: str = "ja", company: str = "",
         Paragraph(e(company), small),
         Paragraph(f"{e(label('title', lang))} — {e(_month_text(report['month'], lang))}", title),
         Paragraph(f"{e(name)} {e(label('honorific', lang))} ({e(report['client'])})", heading),
-        Paragraph(f"{e(label('period', lang))}: {e(report['period_start'])} — "
-                  f"{e(report['period_end'])} ({e(report['timezone'])})", small),
+        Paragraph(e(_period_text(report, lang)), small),
         Spacer(1, 4 * mm)]
     rows: list[list[Any]] = []
     styles: list[tuple[Any, ...]] = [
@@ -291,10 +308,11 @@ def to_pdf(report: dict[str, Any], lang: str = "ja", company: str = "",
     story.append(Spacer(1, 3 * mm))
     story.append(Paragraph(e(report["service_level"]["definition"][lang]), small))
     for which in ("by_day", "by_hour"):
-        png = chart_png(report, which, lang, font)
-        story.append(Paragraph(e(label("chart_" + which, lang)), heading))
-        story.append(Image(io.BytesIO(png), width=170 * mm, height=61 * mm))
-    story.append(Paragraph(f"{e(label('generated', lang))}: {e(report['generated_at'])}", small))
+        png = chart_png(report, which, lang, font, title=False)
+        story.append(KeepTogether([Paragraph(e(label("chart_" + which, lang)), heading),
+                                   Image(io.BytesIO(png), width=170 * mm, height=61 * mm)]))
+    story.append(Paragraph(f"{e(label('generated', lang))}: "
+                           f"{e(_local(report['generated_at'], report['timezone']))}", small))
     out = io.BytesIO()
     document = SimpleDocTemplate(
         out, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=12 * mm,
@@ -373,6 +391,7 @@ def to_xlsx(report: dict[str, Any], missed_calls: list[dict[str, Any]],
         values = [call[c] for c in columns]
         values[0] = values[0].replace(tzinfo=None) if values[0] is not None else None
         values[4] = label(f"outcome_{values[4]}", lang) if values[4] else None
+        values[7] = label(f"state_{values[7]}", lang) if values[7] else None
         cells = _row(missed, values)
         cells[0].number_format = "yyyy-mm-dd hh:mm:ss"
     for column, width in zip("ABCDEFGH", (20, 16, 16, 24, 16, 8, 8, 16), strict=True):
