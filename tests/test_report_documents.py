@@ -169,11 +169,14 @@ async def test_api_roles_scope_and_audit(ledger, db_url, tmp_path) -> None:
         status, body, _ = await get("sup", base + "&client=MDC&figures=1&lang=en")
         figures = json.loads(body)["figures"]
         assert ["Calls", "Calls offered", json.loads(body)["calls"]] in figures
+        status, body, _ = await get("ksl", "/api/calls.csv")
+        assert status == 200 and b"KSL" in body
         assert (await get("sup", "/api/audit"))[0] == 403
         status, body, _ = await get("admin", "/api/audit")
         assert status == 200
         trail = [(r["actor"], r["action"], r["client"]) for r in json.loads(body)["items"]]
         assert ("ksl", "report_export", "KSL") in trail
+        assert ("ksl", "calls_export", "KSL") in trail
         assert ("sup", "report_view", None) in trail and ("sup", "report_view", "MDC") in trail
         assert not any(actor == "ksl" and client == "MDC" for actor, _, client in trail)
         status, body, _ = await get("admin", "/api/audit?client=KSL")
