@@ -20,7 +20,7 @@ from service.clients.store import load_document
 from service.messages.service import NewMessage, take_message
 from service.reports.monthly import monthly_report, monthly_reports
 from service.reports.rules import ReportError
-from service.store.callbacks_sql import report_fulfilled
+from service.store.callbacks_sql import cancel, report_fulfilled
 from tests.conftest import trace_dir
 from tests.replaying import replay
 
@@ -104,7 +104,7 @@ async def build_ledger(pool: asyncpg.Pool, tmp_path: Path) -> None:
                                    datetime(2026, 11, 20, 10, n, tzinfo=TOKYO))
         owed = await conn.fetch("SELECT id FROM callback_obligations WHERE state = 'open' "
                                 "AND client = 'KSL' ORDER BY id")
-        assert len(owed) >= 3, "the recordings leave KSL owing call backs"
+        assert len(owed) >= 4, "the recordings leave KSL owing call backs"
         assert await report_fulfilled(conn, owed[0]["id"], None, "ksl-user", "called")
         await conn.execute("UPDATE callback_obligations SET fulfilled_at = $2 WHERE id = $1",
                            owed[0]["id"], datetime(2026, 11, 21, 12, 0, tzinfo=TOKYO))
@@ -112,6 +112,9 @@ async def build_ledger(pool: asyncpg.Pool, tmp_path: Path) -> None:
                            owed[1]["id"])
         await conn.execute("UPDATE callback_obligations SET closed_at = $2 WHERE id = $1",
                            owed[1]["id"], datetime(2026, 11, 25, 0, 0, tzinfo=TOKYO))
+        assert await cancel(conn, owed[3]["id"], None, "sup", "the caller withdrew")
+        await conn.execute("UPDATE callback_obligations SET closed_at = $2 WHERE id = $1",
+                           owed[3]["id"], datetime(2026, 11, 26, 15, 0, tzinfo=TOKYO))
         # Fulfilled only in December: still owed at November's end.
         assert await report_fulfilled(conn, owed[2]["id"], None, "ksl-user", None)
         await conn.execute("UPDATE callback_obligations SET fulfilled_at = $2 WHERE id = $1",
@@ -158,6 +161,8 @@ async def expected_report(conn: asyncpg.Connection, client: str, month: str) -> 
                 if start <= m["created_at"] < end]
     delivered = await conn.fetch("SELECT DISTINCT message_id FROM message_deliveries "
                                  "WHERE state = 'delivered'")
+    failed = await conn.fetch("SELECT DISTINCT message_id FROM message_deliveries "
+                              "WHERE state = 'failed'")
     obligations = await conn.fetch("SELECT * FROM callback_obligations WHERE client = $1",
                                    client)
 
@@ -191,6 +196,12 @@ async def expected_report(conn: asyncpg.Connection, client: str, month: str) -> 
                                                    and r["outcome"] != "short_abandon"]),
                    "by_reason": by_reason},
         "voicemails": len([r for r in calls if r["voicemail_left"]]),
+        "forwarded_answered": len([r for r in calls if r["outcome"] == "forwarded"
+                                   and r["forward_answered"] is True]),
+        "forwarded_unanswered": len([r for r in calls if r["outcome"] == "forwarded"
+                                     and r["forward_answered"] is False]),
+        "client_name_ja": settings["name_ja"] or settings["name"],
+        "client_name_en": settings["name_en"] or settings["name"],
         "service_level": {"threshold_s": threshold, "answered_within": within,
                           "offered": offered,
                           "percent": round(100 * within / offered, 1) if offered else None},
@@ -211,6 +222,8 @@ async def expected_report(conn: asyncpg.Connection, client: str, month: str) -> 
         "messages": {"taken": len(messages),
                      "delivered": len([m for m in messages
                                        if m["id"] in {d["message_id"] for d in delivered}]),
+                     "delivery_failed": len([m for m in messages
+                                             if m["id"] in {d["message_id"] for d in failed}]),
                      "by_disposition": {d: len([m for m in messages if m["disposition"] == d])
                                         for d in ("callback_requested", "urgent", "info_only")}},
         "callbacks": {
@@ -224,6 +237,8 @@ async def expected_report(conn: asyncpg.Connection, client: str, month: str) -> 
                                        and inside(o["fulfilled_at"])]),
             "expired": len([o for o in obligations if o["state"] == "expired"
                             and inside(closed(o))]),
+            "cancelled": len([o for o in obligations if o["state"] == "cancelled"
+                              and inside(closed(o))]),
             "still_owed_at_month_end": len(owed)},
         "plan": {"plan_calls": settings["plan_calls"], "counts": settings["plan_counts"],
                  "counted_calls": counted, "overage_calls": over,
@@ -269,6 +284,7 @@ async def test_every_figure_matches_the_ledger_rows(pool, tmp_path) -> None:
     assert mdc["outcomes"]["queue_full"] >= 1
     assert ksl["messages"]["taken"] == 3 and ksl["callbacks"]["fulfilled_reported"] == 1
     assert ksl["callbacks"]["fulfilled_verified"] == 1 and ksl["callbacks"]["expired"] == 1
+    assert ksl["callbacks"]["cancelled"] == 1
     assert ksl["callbacks"]["still_owed_at_month_end"] >= 1
     assert set(ksl["outcomes"]) == {"answered", "abandoned", "short_abandon", "ivr_hangup",
                                     "timeout", "no_agents", "queue_full", "exit_key",
