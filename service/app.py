@@ -269,11 +269,24 @@ async def health(request: web.Request) -> web.Response:
 
 async def _close_passwords(app: web.Application) -> None:
     app[PASSWORDS].close()
+async def reports_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The monthly report on the 1st, pushes of missed calls / voicemails / messages,
+    reminders of overdue call backs (service/reports/schedule.py); sent by the delivery
+    worker of ``workers_ctx``."""
+    from service.reports.schedule import ReportWorker
+
+    config = app[CONFIG]
+    worker = ReportWorker(app[POOL], clock=app[CLOCK], interval_s=config.report_interval_s,
+                          company=config.company_name, font=config.report_font)
+    task = asyncio.create_task(worker.run(), name="report-worker")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
-                                           agi_ctx, workers_ctx, metrics_ctx]
+                                           agi_ctx, workers_ctx, metrics_ctx, reports_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

@@ -27,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.routing.commands",
     "service.dialplan.commands",
     "service.web.commands",
+    "service.reports.commands",
+    "service.handover.commands",
+    "service.retention.commands",
 )
 
 

@@ -129,6 +129,15 @@ class Config:
     # /metrics without authentication on this port (0: only on the web port, for admins).
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # Monthly client reports (docs/reports.md): the answering company's name on them, a
+    # TrueType font with Japanese glyphs (empty: found by name, e.g. IPAexGothic), and how
+    # often the report scheduler and push worker look for work.
+    company_name: str = ""
+    report_font: str = ""
+    report_interval_s: float = 30.0
+    # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
+    # to delete recordings past a client's retention; empty: recordings are not touched.
+    voicemail_spool_dir: str = ""
 
     @property
     def spool_dir(self) -> Path:

@@ -11,6 +11,7 @@ from service.ledger.model import OUTCOMES
 from service.messages.service import MessageError, NewMessage, take_message
 from service.phone import to_e164
 from service.store import web_queries
+from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import pool
 from service.web.http import (
@@ -113,6 +114,11 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     writer.writerow(columns)
     before: int | None = None
     async with pool(request).acquire() as conn:
+        # Who exported which client's calls: the audit admins read (docs/reports.md).
+        scope = client_scope(request)
+        await audit(conn, current_user(request).username, "calls_export",
+                    scope[0] if scope else request.query.get("client") or None,
+                    f"from={request.query.get('from') or '-'} to={request.query.get('to') or '-'}")
         while True:
             rows = await web_queries.calls(
                 conn, client_scope(request), client=client, since=since, until=until,

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+import service.web.api_reports as api_reports
 from service.ledger.model import OUTCOMES
 from service.status import api_status
 from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
@@ -93,10 +94,25 @@ ENDPOINTS = (
              "Server-Sent Events: call, ring, alert, resync"),
     Endpoint("GET", "/api/status", api_status,
              "The service's state: each PBX link, FastAGI, spool, alerts (as /healthz)"),
+    # Monthly client reports, the audit of access to clients' data (docs/reports.md).
+    Endpoint("GET", "/api/reports/monthly", api_reports.monthly,
+             "Monthly client report (one client, or every client as JSON for staff)",
+             query=(("month", "YYYY-MM, client's time zone"), ("client", "client code"),
+                    ("format", "json | csv | xlsx | html | pdf"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/reports/chart", api_reports.chart,
+             "A monthly report's chart as PNG",
+             query=(("month", "YYYY-MM"), ("client", "client code"),
+                    ("chart", "by_day | by_hour"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/audit", api_reports.audit,
+             "Who viewed or exported which client's data",
+             query=(("client", "client code"), ("limit", "1..1000"))),
+    Endpoint("GET", "/api/delivery-failures", api_reports.delivery_failures,
+             "Deliveries to clients that failed (alerts)"),
 )
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",
          "/operator": "operator.html", "/worklist": "worklist.html", "/portal": "portal.html"}
+PAGES["/report"] = "report.html"  # the monthly report (service/web/api_reports.py)
 
 
 def openapi() -> dict[str, Any]:
