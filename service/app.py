@@ -28,6 +28,7 @@ from service.appkeys import (
     CONFIG,
     DB_URL,
     OPERATOR_STATES,
+    PBX_LINKS,
     PIPELINES,
     POOL,
     REPEAT_LOOKUP,
@@ -48,6 +49,7 @@ from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
+from service.web.api_status import LinkTracker
 from service.web.auth import make_middleware, public
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
@@ -238,6 +240,7 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None
     app[BROADCASTER] = Broadcaster()
     app.on_shutdown.append(app[BROADCASTER].shutdown)
     app[OPERATOR_STATES] = OperatorStates()
+    app[PBX_LINKS] = LinkTracker()  # GET /api/status: since when each PBX link is up/down
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)

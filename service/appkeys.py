@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import asyncpg
 from aiohttp import web
 
@@ -10,6 +13,7 @@ from service.config import Config
 from service.ledger.pipeline import LedgerPipeline
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
+from service.web.api_status import LinkTracker
 from service.web.operators import OperatorStates
 from service.web.stream import Broadcaster
 
@@ -23,3 +27,7 @@ REPEAT_LOOKUP = web.AppKey("repeat_lookup", RepeatLookup)
 AGI = web.AppKey("agi", AgiServer)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
+# The service's clock (tests set it: the worklist's calling-hours state and click-to-call
+# read it), and the PBX links' up/down history for GET /api/status.
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+PBX_LINKS = web.AppKey("pbx_links", LinkTracker)

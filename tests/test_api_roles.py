@@ -68,6 +68,10 @@ async def test_every_role_against_every_resource(api) -> None:  # type: ignore[n
          (400, 404, 403, 403, 403)),  # the admin user has no phone to ring
         ("GET", "/api/spy", None, (200, 200, 403, 403, 403)),
         ("GET", "/api/users", None, (200, 403, 403, 403, 403)),
+        ("GET", "/api/screen/current", None, (200, 200, 200, 403, 403)),
+        ("GET", "/api/status", None, (200, 200, 403, 403, 403)),
+        ("POST", "/api/alerts/ack", {"key": "overdue:1"}, (200, 200, 403, 403, 403)),
+        ("POST", "/api/alerts/ack", {"key": "<b>"}, (400, 400, 403, 403, 403)),
     ]
     failures = []
     for method, path, body, expected in matrix:

@@ -61,6 +61,17 @@ class RepeatRule:
 
 
 @dataclass(frozen=True)
+class WallboardRule:
+    """What the wallboard measures a client against: answered within ``service_level_s``
+    counts for the service level, shown against ``service_level_target`` (0..1); a caller
+    waiting longer than ``long_wait_s`` is an alert."""
+
+    service_level_s: float = 20.0
+    service_level_target: float = 0.8
+    long_wait_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Client:
     code: str
     name: str
@@ -92,6 +103,9 @@ class Client:
     report_webhook: str | None = None       # 受電報告 by HTTP POST (HMAC-signed)
     report_webhook_secret: str | None = None
     report_emails: tuple[str, ...] = ()     # and/or by e-mail
+    name_ja: str = ""                       # display names on the pages (name if empty)
+    name_en: str = ""
+    wallboard: WallboardRule = field(default_factory=WallboardRule)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from service.clients.model import (
     RepeatRule,
     Span,
     UnknownDidRoute,
+    WallboardRule,
     normalise_did,
 )
 
@@ -257,9 +258,9 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "open_days", "greeting", "whisper", "queue", "queue_timeout", "priority",
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
-                "greeting_script", "notes", "reports")
+                "greeting_script", "notes", "reports", "name_ja", "name_en", "wallboard")
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
-                 "callback_deadline", "repeat", "queue_timeout", "after_timeout")
+                 "callback_deadline", "repeat", "queue_timeout", "after_timeout", "wallboard")
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -369,7 +370,9 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         greeting_script=r.scalar(fields.get("greeting_script"), f"{path}.greeting_script") or "",
         notes=r.scalar(fields.get("notes"), f"{path}.notes") or "",
         report_webhook=webhook, report_webhook_secret=webhook_secret,
-        report_emails=tuple(emails))
+        report_emails=tuple(emails),
+        name_ja=r.scalar(fields.get("name_ja"), f"{path}.name_ja") or "",
+        name_en=r.scalar(fields.get("name_en"), f"{path}.name_en") or "")
 
 
 def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path: str) -> Client:
@@ -411,7 +414,33 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
         changes["after_timeout"] = after
     if "repeat" in fields:
         changes["repeat"] = _repeat(r, fields["repeat"], f"{path}.repeat", client.repeat)
+    if "wallboard" in fields:
+        changes["wallboard"] = _wallboard(r, fields["wallboard"], f"{path}.wallboard",
+                                          client.wallboard)
     return replace(client, **changes)
+
+
+def _wallboard(r: _Reader, node: yaml.Node, path: str, base: WallboardRule) -> WallboardRule:
+    """``{service_level: 20s, service_level_target: 80%, long_wait: 60s}``."""
+    fields = r.mapping(node, path, ("service_level", "service_level_target", "long_wait"))
+    level = r.duration(fields.get("service_level"), f"{path}.service_level")
+    wait = r.duration(fields.get("long_wait"), f"{path}.long_wait")
+    target_text = r.scalar(fields.get("service_level_target"), f"{path}.service_level_target")
+    target = base.service_level_target
+    if target_text is not None:
+        match = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)\s*%", target_text)
+        if match and float(match.group(1)) <= 100:
+            target = float(match.group(1)) / 100
+        else:
+            r.error(fields["service_level_target"], f"{path}.service_level_target",
+                    f"{target_text!r} is not a percentage (e.g. 80%)")
+    for value, key in ((level, "service_level"), (wait, "long_wait")):
+        if value is not None and value <= 0:
+            r.error(fields[key], f"{path}.{key}", "must be longer than 0s")
+    return WallboardRule(
+        service_level_s=level if level and level > 0 else base.service_level_s,
+        service_level_target=target,
+        long_wait_s=wait if wait and wait > 0 else base.long_wait_s)
 
 
 def _repeat(r: _Reader, node: yaml.Node, path: str, base: RepeatRule) -> RepeatRule:

@@ -53,6 +53,13 @@ async def load_document(conn: asyncpg.Connection, text: str, source: str,
                 client.repeat.earlier_calls, client.repeat.window_s, client.repeat.enabled,
                 client.short_abandon_s, version, client.report_webhook,
                 client.report_webhook_secret, list(client.report_emails))
+            # The pages' display names and wallboard thresholds (migration 0011).
+            await conn.execute(
+                """UPDATE clients SET name_ja = $2, name_en = $3, service_level_s = $4,
+                       service_level_target = $5, long_wait_s = $6 WHERE code = $1""",
+                client.code, client.name_ja, client.name_en,
+                client.wallboard.service_level_s, client.wallboard.service_level_target,
+                client.wallboard.long_wait_s)
         # A client removed from the file keeps its row (its calls still name it), inactive.
         await conn.execute("UPDATE clients SET active = false, updated_at = now() "
                            "WHERE version <> $1 AND active", version)

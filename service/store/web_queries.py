@@ -35,8 +35,11 @@ async def calls(conn: asyncpg.Connection, clients: list[str] | None, *, client: 
               AND ($6::text IS NULL OR c.caller_e164 = $6 OR c.callee_e164 = $6)
               AND ($7::text IS NULL OR c.direction = $7)
               AND (NOT $8 OR c.outcome = ANY ($9))
-              AND ($10::bigint IS NULL OR c.id < $10)
-            ORDER BY c.id DESC LIMIT $11""",
+              -- newest first by when the call started (rows can arrive late: spool,
+              -- reconcile); the cursor stays an id, read back into its (time, id)
+              AND ($10::bigint IS NULL OR (c.started_at, c.id) <
+                   (SELECT b.started_at, b.id FROM calls b WHERE b.id = $10))
+            ORDER BY c.started_at DESC, c.id DESC LIMIT $11""",
         clients, client, since, until, outcome, caller, direction, missed_only,
         sorted(MISSED), before_id, limit + 1)
     return _rows(rows)
@@ -72,7 +75,9 @@ async def clients_list(conn: asyncpg.Connection, clients: list[str] | None
                        ) -> list[dict[str, Any]]:
     return _rows(await conn.fetch(
         "SELECT code, name, active, dids, timezone, queue, greeting_script, notes, plan_calls, "
-        "callback_deadline_s, calling_hours_start, calling_hours_end FROM clients "
+        "callback_deadline_s, calling_hours_start, calling_hours_end, "
+        "coalesce(nullif(name_ja, ''), name) AS name_ja, "
+        "coalesce(nullif(name_en, ''), name) AS name_en FROM clients "
         "WHERE ($1::text[] IS NULL OR code = ANY ($1)) ORDER BY code", clients))
 
 

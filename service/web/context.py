@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -35,3 +36,12 @@ def ami_for(request: web.Request) -> tuple[PbxConfig, AmiClient | None]:
     if client is None or not client.logged_in.is_set():
         return pbx, None
     return pbx, client
+
+
+def now(request: web.Request) -> datetime:
+    """The service's clock (aware, UTC): tests set ``CLOCK`` to put the service at a chosen
+    time (the worklist's calling hours)."""
+    from service.appkeys import CLOCK
+
+    clock = request.app.get(CLOCK)
+    return clock() if clock is not None else datetime.now(UTC)
