@@ -13,8 +13,11 @@ def display_number(e164: str | None) -> str | None:
 
     >>> display_number("+819011112222"), display_number("+81312345678")
     ('090-1111-2222', '03-1234-5678')
-    >>> display_number("+12125551234"), display_number(None), display_number("12")
-    ('+1 212-555-1234', None, '12')
+    >>> display_number("+12125551234"), display_number(None)
+    ('+1 212-555-1234', None)
+    >>> display_number("+81905700023")  # not a valid Japanese number: digits as dialled
+    '0905700023'
+
     """
     if not e164:
         return None
@@ -22,8 +25,11 @@ def display_number(e164: str | None) -> str | None:
         number = phonenumbers.parse(e164, "JP")
     except phonenumbers.NumberParseException:
         return e164
-    if not phonenumbers.is_possible_number(number):
-        return e164
+    if not phonenumbers.is_valid_number(number):
+        # Not a number phonenumbers can group (a test line, a short code): as dialled in
+        # Japan, without hyphens, rather than a wrongly grouped one.
+        national = str(number.national_number)
+        return "0" + national if number.country_code == 81 else e164
     fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 81 \
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, fmt)

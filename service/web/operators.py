@@ -66,7 +66,10 @@ class OperatorStates:
                 state["status"] = status
             if "Paused" in event:
                 state["paused"] = paused
-                state["paused_reason"] = event.get("PausedReason", "") if paused else ""
+                if not paused:
+                    state["paused_reason"] = ""
+                elif "PausedReason" in event:  # a status event repeats Paused, not why
+                    state["paused_reason"] = event["PausedReason"]
             self.removed.discard(key)
             self.dirty.add(key)
 
