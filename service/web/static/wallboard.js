@@ -29,7 +29,7 @@ function Chart({ day }) {
     const left = window.uPlot.paths.bars({ size: [0.45, 8], align: 1 });
     const right = window.uPlot.paths.bars({ size: [0.45, 8], align: -1 });
     plot.current = new window.uPlot({
-      width: Math.max(120, box.current.clientWidth), height: 46, legend: { show: false },
+      width: Math.max(120, box.current.clientWidth), height: 40, legend: { show: false },
       cursor: { show: false }, select: { show: false },
       scales: { x: { time: false, range: [-0.5, 23.5] }, y: { range: (u, min, max) => [0, Math.max(2, max)] } },
       axes: [{ show: false }, { show: false }],
@@ -37,7 +37,7 @@ function Chart({ day }) {
         { stroke: "#b3261e", fill: "#b3261e", paths: right, points: { show: false } }],
     }, data, box.current);
     const resize = new ResizeObserver(() => {
-      if (plot.current && box.current) plot.current.setSize({ width: box.current.clientWidth, height: 46 });
+      if (plot.current && box.current) plot.current.setSize({ width: box.current.clientWidth, height: 40 });
     });
     resize.observe(box.current);
     return () => resize.disconnect();
@@ -82,7 +82,8 @@ function Operators({ board }) {
     return html`<div key=${o.operator} data-operator=${o.operator}
         class=${`tile s-${status || "unknown"}${o.paused ? " paused" : ""}`}>
       <div class="line top"><b class="data">${o.operator}</b><span class="timer">${since ? duration(since) : ""}</span></div>
-      <div class="line">${o.paused ? `${t("paused")}: ${o.paused_reason || t("paused_no_reason")}`
+      <div class="line">${o.paused ? [`${t("paused")}: `, o.paused_reason
+        ? html`<span class="data">${o.paused_reason}</span>` : t("paused_no_reason")]
         : word("st_" + status, "st_unknown")}</div>
     </div>`;
   })}</div>`;
