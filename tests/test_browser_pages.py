@@ -77,6 +77,49 @@ OVERFLOW = """() => ({width: document.documentElement.scrollWidth, height:
   document.documentElement.scrollHeight, viewW: innerWidth, viewH: innerHeight,
   lang: document.documentElement.lang})"""
 
+# Every form control has a label; text is at WCAG AA contrast against the background it is
+# drawn on (4.5:1, 3:1 for large text; disabled controls are exempt, as WCAG says), and so are
+# control borders (3:1, non-text contrast).
+ACCESS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05); };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const problems = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    if (!el.labels.length && !el.getAttribute("aria-label")) problems.push(`no label: #${el.id}`);
+    const style = getComputedStyle(el);
+    const edge = ratio(rgb(style.borderTopColor), background(el.parentElement));
+    if (el.type !== "checkbox" && !(edge >= 3)) {
+      problems.push(`border ${style.borderTopColor}: #${el.id}`);
+    }
+  }
+  for (const el of document.querySelectorAll("body *")) {
+    if (!el.getClientRects().length || el.closest("button:disabled, .uplot")) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const style = getComputedStyle(el);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.6 && Number(style.fontWeight) >= 700);
+    const r = ratio(rgb(style.color), background(el));
+    if (!(r >= (large ? 3 : 4.5))) {  // NaN (an unread colour) fails too
+      problems.push(`contrast ${r.toFixed(2)}: ${el.tagName}.${el.className} ` +
+                    el.textContent.trim().slice(0, 30));
+    }
+  }
+  return problems;
+}"""
+
 PANELS = """() => [...document.querySelectorAll("main > section")].map((s) => {
   const r = s.getBoundingClientRect();
   return {id: s.id, top: r.top, left: r.left, bottom: r.bottom, right: r.right};
@@ -160,6 +203,7 @@ async def check_page(page: Any, lang: str, *, fits: bool = False) -> None:
     assert box["lang"] == lang
     assert box["width"] <= box["viewW"], f"{page.url} overflows: {box}"
     assert await page.evaluate(SCAN, lang) == [], page.url
+    assert await page.evaluate(ACCESS) == [], page.url
     if fits:
         assert box["height"] <= box["viewH"], f"{page.url} scrolls: {box}"
         for panel in await page.evaluate(PANELS):

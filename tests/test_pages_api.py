@@ -110,6 +110,24 @@ async def test_an_acknowledged_alert_stays_acknowledged(api, pool) -> None:
     assert acked[0]["acked"]["acked_by"] == "sup"
 
 
+async def test_a_failed_delivery_is_an_alert(api, pool) -> None:
+    client, seeded = api
+    async with pool.acquire() as conn:
+        message = await conn.fetchval("SELECT id FROM messages WHERE client = 'MDC'")
+        await conn.execute(
+            """INSERT INTO message_deliveries (message_id, channel, target, delivery_id, state,
+                   attempts, last_error)
+               VALUES ($1, 'webhook', 'https://clinic.example/hook', gen_random_uuid(),
+                       'failed', 8, 'HTTP 500')""", message)
+    board = await (await client.get("/api/wallboard", headers=bearer(seeded, "sup"))).json()
+    [failed] = [a for a in board["alerts"] if a["kind"] == "delivery_failed"]
+    assert (failed["delivery"]["client"], failed["delivery"]["channel"],
+            failed["delivery"]["attempts"]) == ("MDC", "webhook", 8)
+    # A client user's wallboard carries no alerts (they are the staff's).
+    board = await (await client.get("/api/wallboard", headers=bearer(seeded, "mdc"))).json()
+    assert board["alerts"] == [] and board["operators"] == []
+
+
 async def test_worklist_calling_hours_follow_the_service_clock(api) -> None:
     client, seeded = api
     client.server.app[CLOCK] = lambda: NIGHT
