@@ -25,6 +25,7 @@ from agi.spy import spy
 from service.appkeys import (
     AGI,
     BROADCASTER,
+    CLOCK,
     CONFIG,
     DB_URL,
     OPERATOR_STATES,
@@ -51,6 +52,7 @@ from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrat
 from service.store.web_queries import record_spy_use
 from service.web.api_status import LinkTracker
 from service.web.auth import make_middleware, public
+from service.web.context import Clock
 from service.web.operators import OperatorStates
 from service.web.routes import setup_routes
 from service.web.stream import Broadcaster
@@ -241,6 +243,7 @@ def create_app(config: Config, contexts: list[CleanupContext] | None = None
     app.on_shutdown.append(app[BROADCASTER].shutdown)
     app[OPERATOR_STATES] = OperatorStates()
     app[PBX_LINKS] = LinkTracker()  # GET /api/status: since when each PBX link is up/down
+    app[CLOCK] = Clock()  # the pages' clock (calling hours); tests set it
     for context in contexts if contexts is not None else CLEANUP_CONTEXTS:
         app.cleanup_ctx.append(context)
     app.router.add_get("/healthz", health)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import asyncpg
 from aiohttp import web
 
@@ -14,6 +11,7 @@ from service.ledger.pipeline import LedgerPipeline
 from service.routing.cache import RoutingCache
 from service.routing.repeat import RepeatLookup
 from service.web.api_status import LinkTracker
+from service.web.context import Clock
 from service.web.operators import OperatorStates
 from service.web.stream import Broadcaster
 
@@ -29,5 +27,5 @@ BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 OPERATOR_STATES = web.AppKey("operator_states", OperatorStates)
 # The service's clock (tests set it: the worklist's calling-hours state and click-to-call
 # read it), and the PBX links' up/down history for GET /api/status.
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+CLOCK = web.AppKey("clock", Clock)
 PBX_LINKS = web.AppKey("pbx_links", LinkTracker)

@@ -11,9 +11,11 @@ them while the tests run (the tests check the same pages the pictures show).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,7 @@ async def start(db_url: str, tmp_path: Path, recording: str | None, *, speed: fl
     contexts = [database_ctx, web_ctx, ledger_ctx] + ([workers_ctx] if workers else [])
     app = create_app(config, contexts)
     if clock is not None:
-        app[CLOCK] = lambda: clock
+        app[CLOCK].fixed = clock
     runner = web.AppRunner(app)
     await runner.setup()
     web_port = free_port()
@@ -173,10 +175,17 @@ async def until(app: App, sql: str, expected: object, timeout: float = 30.0) -> 
         await asyncio.sleep(0.1)
 
 
-async def stop(runner: web.AppRunner, app: App) -> None:
-    await runner.cleanup()
-    if app.server is not None:
-        await app.server.close()
+@contextlib.asynccontextmanager
+async def serving(db_url: str, tmp_path: Path, recording: str | None, **options: Any
+                  ) -> AsyncIterator[App]:
+    """The service for the length of a test block (see ``start``)."""
+    runner, app = await start(db_url, tmp_path, recording, **options)
+    try:
+        yield app
+    finally:
+        await runner.cleanup()
+        if app.server is not None:
+            await app.server.close()
 
 
 async def open_as(browser: Any, base: str, username: str, lang: str,  # noqa: F811
@@ -259,8 +268,7 @@ async def test_wallboard_fits_a_desk_screen_during_a_burst(browser, pool, db_url
                                                            lang) -> None:
     await seed(pool)
     await seed_floor(pool)
-    runner, app = await start(db_url, tmp_path, "burst_concurrent", speed=1.0)
-    try:
+    async with serving(db_url, tmp_path, "burst_concurrent", speed=1.0) as app:
         page = await open_as(browser, app.base, "sup", lang, "1920x1080")
         assert page.url.endswith("/wallboard")
         app.go()
@@ -303,17 +311,14 @@ async def test_wallboard_fits_a_desk_screen_during_a_burst(browser, pool, db_url
         await check_page(page, lang)
         await shot(page, f"wallboard-390x844-{lang}")
         assert page.errors == []
-    finally:
-        await stop(runner, app)
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 async def test_every_page_at_every_size_in_its_language(browser, pool, db_url, tmp_path,  # noqa: F811
                                                         lang) -> None:
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, "burst_concurrent", speed=1.0,
-                              clock=datetime(2026, 6, 10, 1, 0, tzinfo=UTC))  # 10:00 JST
-    try:
+    async with serving(db_url, tmp_path, "burst_concurrent", speed=1.0,
+                       clock=datetime(2026, 6, 10, 1, 0, tzinfo=UTC)) as app:  # 10:00 JST
         app.go()
         pages = {"sup": ["/worklist", "/operator"], "ksl": ["/portal"], "op": ["/operator"]}
         for username, paths in pages.items():
@@ -345,15 +350,12 @@ async def test_every_page_at_every_size_in_its_language(browser, pool, db_url, t
             "ユーザー名またはパスワードが違います。" if lang == "ja"
             else "Wrong user name or password.")
         await check_page(login, lang)
-    finally:
-        await stop(runner, app)
 
 
 async def test_language_is_chosen_on_the_login_page_and_remembered(browser, pool, db_url,  # noqa: F811
                                                                    tmp_path) -> None:
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, None, closed_pbx=True)
-    try:
+    async with serving(db_url, tmp_path, None, closed_pbx=True) as app:
         page = await browser.new_page()  # the browser's locale is en-GB: English first
         await page.goto(f"{app.base}/login")
         assert await page.evaluate("document.documentElement.lang") == "en"
@@ -377,8 +379,6 @@ async def test_language_is_chosen_on_the_login_page_and_remembered(browser, pool
         await page.wait_for_selector("#subtitle")
         assert await page.inner_text("#subtitle") == "Kasumi Law Office"
         assert "(Client)" in await page.inner_text("header .who")
-    finally:
-        await stop(runner, app)
 
 
 async def test_operator_pop_survives_a_reload_and_is_marked_when_another_answers(
@@ -386,8 +386,7 @@ async def test_operator_pop_survives_a_reload_and_is_marked_when_another_answers
     """201's phone rings, 201 reloads the page (the pop comes back from the live state), then
     202 answers: 201's pop says so and the message form goes."""
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, "ring_no_answer_then_answered", speed=1.0)
-    try:
+    async with serving(db_url, tmp_path, "ring_no_answer_then_answered", speed=1.0) as app:
         page = await open_as(browser, app.base, "op", "ja", "390x844")
         assert page.url.endswith("/operator")
         await page.wait_for_selector("#no-call")
@@ -410,15 +409,12 @@ async def test_operator_pop_survives_a_reload_and_is_marked_when_another_answers
         assert "202" in await page.inner_text("#pop-state")
         assert await page.locator("#message-form").count() == 0
         assert page.errors == []
-    finally:
-        await stop(runner, app)
 
 
 async def test_operator_pop_restored_during_a_call_and_message_taken(browser, pool, db_url,  # noqa: F811
                                                                      tmp_path) -> None:
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, "supervisor_whisper_chanspy", speed=1.0)
-    try:
+    async with serving(db_url, tmp_path, "supervisor_whisper_chanspy", speed=1.0) as app:
         page = await open_as(browser, app.base, "op", "en", "1366x768")
         app.go()
         await page.wait_for_selector("#pop-state[data-state=talking]", timeout=30_000)
@@ -443,17 +439,14 @@ async def test_operator_pop_restored_during_a_call_and_message_taken(browser, po
         assert message["client"] == "KSL"
         await check_page(page, "en")
         assert page.errors == []
-    finally:
-        await stop(runner, app)
 
 
 async def test_worklist_calling_hours_from_the_service_clock(browser, pool, db_url,  # noqa: F811
                                                              tmp_path) -> None:
     seeded = await seed(pool)
     night = datetime(2026, 6, 9, 18, 22, tzinfo=UTC)  # 03:22 on 06-10 in Tokyo
-    runner, app = await start(db_url, tmp_path, "answered_agent_hangup", speed=0,
-                              clock=night)
-    try:
+    async with serving(db_url, tmp_path, "answered_agent_hangup", speed=0,
+                       clock=night) as app:
         app.go()
         page = await open_as(browser, app.base, "sup", "ja", "1366x768")
         await page.goto(f"{app.base}/worklist")
@@ -469,7 +462,7 @@ async def test_worklist_calling_hours_from_the_service_clock(browser, pool, db_u
         await check_page(page, "ja")
         await shot(page, "worklist-closed-1366x768-ja")
         # Morning: the same rows may be dialled; the answer appears in the row clicked.
-        app.app[CLOCK] = lambda: night + timedelta(hours=6)
+        app.app[CLOCK].fixed = night + timedelta(hours=6)
         await page.reload()
         await page.wait_for_selector("#obligations tr[data-id]")
         row = page.locator(f"#obligations tr[data-id='{seeded.obligations['MDC'][2]}']")
@@ -508,14 +501,11 @@ async def test_worklist_calling_hours_from_the_service_clock(browser, pool, db_u
         await client.wait_for_url(f"{app.base}/portal?denied=worklist")
         assert await client.locator("button.call").count() == 0
         assert "worklist" not in await client.inner_text("header nav")
-    finally:
-        await stop(runner, app)
 
 
 async def test_pbx_down_banner(browser, pool, db_url, tmp_path) -> None:  # noqa: F811
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, None, closed_pbx=True)
-    try:
+    async with serving(db_url, tmp_path, None, closed_pbx=True) as app:
         page = await open_as(browser, app.base, "sup", "en", "1366x768")
         banner = page.locator("#banner")
         await banner.wait_for(timeout=15_000)  # within 15 s of the page opening
@@ -532,15 +522,12 @@ async def test_pbx_down_banner(browser, pool, db_url, tmp_path) -> None:  # noqa
             assert await conn.fetchval("SELECT acked_by FROM alert_acks "
                                        "WHERE key LIKE 'pbx_down:pbx1:%'") == "sup"
         assert page.errors == []
-    finally:
-        await stop(runner, app)
 
 
 async def test_repeat_caller_alert_and_the_supervisors_pop(browser, pool, db_url,  # noqa: F811
                                                            tmp_path) -> None:
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, "repeat_caller_escalated", speed=2.0)
-    try:
+    async with serving(db_url, tmp_path, "repeat_caller_escalated", speed=2.0) as app:
         board = await open_as(browser, app.base, "sup", "ja", "1920x1080")
         pop = await board.context.new_page()
         pop.errors = []
@@ -562,15 +549,12 @@ async def test_repeat_caller_alert_and_the_supervisors_pop(browser, pool, db_url
         await shot(pop, "operator-repeat-caller-1366x768-ja")
         await check_page(pop, "ja")
         assert board.errors == [] and pop.errors == []
-    finally:
-        await stop(runner, app)
 
 
 async def test_barge_asks_first_and_spy_buttons_fit(browser, pool, db_url,  # noqa: F811
                                                     tmp_path) -> None:
     await seed(pool)
-    runner, app = await start(db_url, tmp_path, "supervisor_whisper_chanspy", speed=1.0)
-    try:
+    async with serving(db_url, tmp_path, "supervisor_whisper_chanspy", speed=1.0) as app:
         app.go()
         for lang in ("en", "ja"):  # the buttons fit their card in both languages
             page = await open_as(browser, app.base, "sup", lang, "1366x768")
@@ -598,15 +582,12 @@ async def test_barge_asks_first_and_spy_buttons_fit(browser, pool, db_url,  # no
         originate = [a for a in app.server.actions if a.get("Action") == "Originate"]
         assert len(originate) == 1 and originate[0]["Data"].endswith(",qBdE")
         assert page.errors == []
-    finally:
-        await stop(runner, app)
 
 
 async def test_client_user_sees_its_own_calls_and_name(browser, pool, db_url,  # noqa: F811
                                                        tmp_path) -> None:
     seeded = await seed(pool)
-    runner, app = await start(db_url, tmp_path, "burst_concurrent", speed=0)
-    try:
+    async with serving(db_url, tmp_path, "burst_concurrent", speed=0) as app:
         app.go()
         # The burst's three clinic calls (one answered, two turned away: queue full) beside
         # the two seeded ones, all ended in the ledger.
@@ -645,5 +626,3 @@ async def test_client_user_sees_its_own_calls_and_name(browser, pool, db_url,  #
         assert op.errors == [] and page.errors == []
         icon = await page.evaluate("async () => (await fetch('/favicon.ico')).status")
         assert icon == 200
-    finally:
-        await stop(runner, app)

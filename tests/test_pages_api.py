@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import doctest
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 import service.store.page_queries
 import service.web.api_callbacks
@@ -21,23 +18,16 @@ import service.web.api_status
 import service.web.calling_window
 import service.web.formatting
 import service.web.routes
-from service.app import create_app, database_ctx, web_ctx
 from service.appkeys import CLOCK
 from service.clients.schema import ClientsFileError, parse_clients
 from service.store.db import listening
 from service.web.operators import OperatorStates
+from tests import test_api_roles
 from tests.waiting import eventually
-from tests.webapp import PASSWORD, SAMPLE, Seeded, seed, web_config
+from tests.webapp import PASSWORD, SAMPLE, Seeded
 
 NIGHT = datetime(2026, 6, 9, 18, 22, tzinfo=UTC)  # 03:22 on 06-10 in Tokyo
-
-
-@pytest.fixture
-async def api(db_url: str, pool, tmp_path: Path) -> AsyncIterator[tuple[TestClient, Seeded]]:
-    seeded = await seed(pool)
-    app = create_app(web_config(tmp_path, db_url), [database_ctx, web_ctx])
-    async with TestClient(TestServer(app)) as client:
-        yield client, seeded
+api = test_api_roles.api  # the fixture: the app over a seeded database, every role's token
 
 
 def bearer(seeded: Seeded, who: str) -> dict[str, str]:
@@ -130,7 +120,7 @@ async def test_a_failed_delivery_is_an_alert(api, pool) -> None:
 
 async def test_worklist_calling_hours_follow_the_service_clock(api) -> None:
     client, seeded = api
-    client.server.app[CLOCK] = lambda: NIGHT
+    client.server.app[CLOCK].fixed = NIGHT
     listing = await (await client.get("/api/obligations?state=open",
                                       headers=bearer(seeded, "op"))).json()
     item = next(o for o in listing["items"] if o["id"] == seeded.obligations["KSL"][0])
@@ -142,7 +132,7 @@ async def test_worklist_calling_hours_follow_the_service_clock(api) -> None:
     body = await response.json()
     assert response.status == 409 and body["code"] == "outside_calling_hours"
     assert datetime.fromisoformat(body["calling"]["opens_at"]) == opens
-    client.server.app[CLOCK] = lambda: NIGHT + timedelta(hours=6)
+    client.server.app[CLOCK].fixed = NIGHT + timedelta(hours=6)
     listing = await (await client.get("/api/obligations?state=open",
                                       headers=bearer(seeded, "op"))).json()
     assert all(o["calling"]["open"] for o in listing["items"])

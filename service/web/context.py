@@ -38,9 +38,19 @@ def ami_for(request: web.Request) -> tuple[PbxConfig, AmiClient | None]:
     return pbx, client
 
 
+
+class Clock:
+    """The service's clock (aware, UTC).  Tests set ``fixed`` to put the service at a chosen
+    time (the worklist's calling hours, click-to-call); nothing else does."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else datetime.now(UTC)
+
+
 def now(request: web.Request) -> datetime:
-    """The service's clock (aware, UTC): tests set ``CLOCK`` to put the service at a chosen
-    time (the worklist's calling hours)."""
     from service.appkeys import CLOCK
 
     clock = request.app.get(CLOCK)
