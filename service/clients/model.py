@@ -61,6 +61,16 @@ class RepeatRule:
 
 
 @dataclass(frozen=True)
+class WallboardRule:
+    """What the wallboard measures a client against: its service level (answered within the
+    client's ``service_level_s``) against ``service_level_target`` (0..1); a caller waiting
+    longer than ``long_wait_s`` is an alert."""
+
+    service_level_target: float = 0.8
+    long_wait_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Client:
     code: str
     name: str
@@ -103,6 +113,7 @@ class Client:
     push_every_s: float | None = None       # digest: every this long
     push_daily_at: time | None = None       # daily: at this local time (default 08:00)
     retention_s: float | None = None        # calls/messages older than this are purged
+    wallboard: WallboardRule = field(default_factory=WallboardRule)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from service.clients.model import (
     RepeatRule,
     Span,
     UnknownDidRoute,
+    WallboardRule,
     normalise_did,
 )
 
@@ -258,10 +259,11 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
                 "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
-                "overage_price", "service_level", "retention")
+                "overage_price", "service_level", "retention",
+                "wallboard")
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout",
-                 "plan_counts", "service_level", "retention")
+                 "plan_counts", "service_level", "retention", "wallboard")
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -494,7 +496,31 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                     f"{retention!r} is shorter than a day")
         elif seconds is not None:
             changes["retention_s"] = seconds
+    if "wallboard" in fields:
+        changes["wallboard"] = _wallboard(r, fields["wallboard"], f"{path}.wallboard",
+                                          client.wallboard)
     return replace(client, **changes)
+
+
+def _wallboard(r: _Reader, node: yaml.Node, path: str, base: WallboardRule) -> WallboardRule:
+    """``{service_level_target: 80%, long_wait: 60s}`` (the service level's threshold is the
+    client's ``service_level``, the same for the wallboard and the monthly report)."""
+    fields = r.mapping(node, path, ("service_level_target", "long_wait"))
+    wait = r.duration(fields.get("long_wait"), f"{path}.long_wait")
+    target_text = r.scalar(fields.get("service_level_target"), f"{path}.service_level_target")
+    target = base.service_level_target
+    if target_text is not None:
+        match = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)\s*%", target_text)
+        if match and float(match.group(1)) <= 100:
+            target = float(match.group(1)) / 100
+        else:
+            r.error(fields["service_level_target"], f"{path}.service_level_target",
+                    f"{target_text!r} is not a percentage (e.g. 80%)")
+    if wait is not None and wait <= 0:
+        r.error(fields["long_wait"], f"{path}.long_wait", "must be longer than 0s")
+    return WallboardRule(
+        service_level_target=target,
+        long_wait_s=wait if wait and wait > 0 else base.long_wait_s)
 
 
 def _repeat(r: _Reader, node: yaml.Node, path: str, base: RepeatRule) -> RepeatRule:

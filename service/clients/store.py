@@ -55,6 +55,11 @@ async def load_document(conn: asyncpg.Connection, text: str, source: str,
                 client.short_abandon_s, version, client.report_webhook,
                 client.report_webhook_secret, list(client.report_emails))
             await save_report_settings(conn, client)
+            # The wallboard's thresholds (migration 0011).
+            await conn.execute(
+                """UPDATE clients SET service_level_target = $2, long_wait_s = $3
+                   WHERE code = $1""",
+                client.code, client.wallboard.service_level_target, client.wallboard.long_wait_s)
         # A client removed from the file keeps its row (its calls still name it), inactive.
         await conn.execute("UPDATE clients SET active = false, updated_at = now() "
                            "WHERE version <> $1 AND active", version)

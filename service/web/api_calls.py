@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from service.ledger.model import OUTCOMES
 from service.messages.service import MessageError, NewMessage, take_message
 from service.phone import to_e164
-from service.store import web_queries
+from service.store import page_queries, web_queries
 from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import pool
+from service.web.formatting import with_display
 from service.web.http import (
     bad_request,
     choice,
@@ -49,6 +53,8 @@ async def list_calls(request: web.Request) -> web.Response:
             direction=choice(request, "direction", ("inbound", "outbound")),
             missed_only=request.query.get("missed") == "1", limit=p.limit,
             before_id=p.before_id)
+    for item in items:
+        with_display(item, "caller_e164", "callee_e164")
     return ok(paged(items, p.limit))
 
 
@@ -88,10 +94,53 @@ async def screen_pop(request: web.Request) -> web.Response:
     if not pbx or not linkedid:
         raise bad_request("pbx and linkedid are required")
     async with pool(request).acquire() as conn:
-        card = await web_queries.screen_pop(conn, None, pbx, linkedid)
+        card = await _pop(conn, pbx, linkedid, current_user(request).extension)
     if card is None:
         raise not_found("no such call")
     return ok(card)
+
+
+@allow("admin", "supervisor", "operator")
+async def screen_current(request: web.Request) -> web.Response:
+    """The pop of the call ringing or answered at my phone now (or just ended): what the
+    operator page restores after a reload.  ``{"call": null}`` when there is none."""
+    extension = current_user(request).extension
+    async with pool(request).acquire() as conn:
+        found = await page_queries.current_ring(conn, extension) if extension else None
+        card = await _pop(conn, *found, extension) if found else None
+    return ok(card or {"call": None})
+
+
+async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str | None
+               ) -> dict[str, Any] | None:
+    """The screen pop with the operator's view of the call (ringing at my phone, talking with
+    me, taken by another operator, ended, and since when), numbers as people read them, and
+    for an escalated repeat caller what the short whisper no longer says."""
+    card = await web_queries.screen_pop(conn, None, pbx, linkedid)
+    if card is None:
+        return None
+    call = card["call"]
+    rings = await page_queries.my_rings(conn, pbx, linkedid, extension) if extension else []
+    card["state"], card["since"] = page_queries.pop_state(call, rings, extension)
+    card["now"] = datetime.now(UTC)
+    with_display(call, "caller_e164")
+    for row in card["history"]:
+        with_display(row, "caller_e164", "callee_e164")
+    card["repeat"] = None
+    if call["escalated"] and call["client"] and call["caller_e164"]:
+        settings = (await page_queries.client_settings(conn, [call["client"]])).get(
+            call["client"], {})
+        context = await page_queries.repeat_context(
+            conn, call["client"], call["caller_e164"], call["id"],
+            float(settings.get("repeat_window_s", 72 * 3600)))
+        reason = await conn.fetchval(
+            "SELECT reason FROM escalations WHERE pbx_id = $1 AND linkedid = $2 "
+            "ORDER BY id DESC LIMIT 1", pbx, linkedid) or call["escalation_reason"]
+        card["escalation_kind"] = page_queries.escalation_kind(reason, context["calls"])
+        card["escalation_reason"] = reason
+        if card["escalation_kind"] == "repeat_caller":
+            card["repeat"] = context
+    return card
 
 
 @allow(*STAFF, "client")
