@@ -13,12 +13,14 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 import structlog
 from aiohttp import web
 
 from agi.context import AgiContext
 from agi.escalate import escalate
+from agi.outbound_guard import HandsetDial, outbound_guard
 from agi.route import route
 from agi.server import AgiServer
 from agi.spy import spy
@@ -41,6 +43,8 @@ from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
 from service.clock import Clock, utc_now
+from service.compliance.guard import check_outbound
+from service.compliance.policy import OutboundDecision
 from service.config import Config
 from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
@@ -144,14 +148,24 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         except TRANSIENT_ERRORS as exc:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
+    async def check_handset(dial: HandsetDial, now: datetime) -> OutboundDecision:
+        pbx_id = next((p.pbx_id for p in config.pbxs if p.ami_host == dial.pbx_host), None)
+        async with app[POOL].acquire(timeout=1) as conn:
+            checked = await check_outbound(conn, dial.client, dial.number, path="handset",
+                                           now=now, requested_by=dial.operator,
+                                           operator=dial.operator, pbx_id=pbx_id,
+                                           uniqueid=dial.uniqueid)
+        return checked.decision
+
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
-                         record_spy=record_spy)
+                         record_spy=record_spy, check_outbound=check_handset)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions)
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
+    server.add_route("outbound_guard", outbound_guard)
     await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     yield

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
+from service.appkeys import CLOCK
 from service.callbacks.dialer import place_callback
+from service.compliance.policy import Override
+from service.compliance.worklist import annotate
 from service.store import callbacks_sql
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import ami_for, pool
@@ -48,6 +49,8 @@ async def list_obligations(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         items = await callbacks_sql.obligations(conn, clients=scope, states=states or None,
                                                 limit=limit)
+        # Shown before the click: the same policy as the dial (hours, limits, do-not-call).
+        await annotate(conn, items, request.app[CLOCK]())
     return ok({"items": items})
 
 
@@ -92,12 +95,20 @@ async def call_back(request: web.Request) -> web.Response:
     operator = text_field(data, "operator", required=False, max_length=20) or user.extension
     if not operator:
         raise bad_request("no phone: give operator, or set the user's extension")
+    # A supervisor's override of the hours or limits, honoured where the client's rules
+    # allow it, always with a reason; recorded with who and why.
+    override_reason = text_field(data, "override_reason", required=False, max_length=500)
+    override = None
+    if override_reason:
+        if user.role not in ("admin", "supervisor"):
+            raise bad_request("only a supervisor may override")
+        override = Override(user.username, override_reason)
     pbx, ami = ami_for(request)
     async with pool(request).acquire() as conn:
         result = await place_callback(
             ami, conn, pbx, client=str(obligation["client"]),
             number=str(obligation["caller_e164"]), operator=operator,
-            requested_by=user.username, now=datetime.now(UTC),
-            obligation_id=int(str(obligation["id"])))
+            requested_by=user.username, now=request.app[CLOCK](),
+            obligation_id=int(str(obligation["id"])), override=override)
     return ok({"placed": result.placed, "reason": result.reason,
                "request": result.request_id}, status=202 if result.placed else 409)
