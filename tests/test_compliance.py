@@ -289,3 +289,40 @@ async def test_handset_guard_fails_closed_when_the_database_is_away() -> None:
     for commands in (sent, bad):
         assert commands == ['EXEC MSet "OUTBOUND_ALLOWED=0,OUTBOUND_RULE=unavailable,'
                             'OUTBOUND_PROMPT=orikaeshi/outbound-guard-unavailable"']
+
+
+async def test_outbound_usage_per_client_and_month(pool) -> None:
+    """The client's month in its own time zone: a call at 23:30 UTC on 31 October is
+    November in Tokyo."""
+    from datetime import date
+
+    from service.store.outbound_usage_sql import outbound_usage
+
+    async with pool.acquire() as conn:
+        _, directory = await load_document(conn, LIMITED, "limited.yaml")
+        for i, (at, result) in enumerate((
+                (datetime(2026, 10, 31, 23, 30, tzinfo=UTC), "answered"),   # Nov in Tokyo
+                (datetime(2026, 11, 15, 3, 0, tzinfo=UTC), "busy"),
+                (datetime(2026, 11, 30, 15, 30, tzinfo=UTC), "answered"),   # Dec in Tokyo
+                (datetime(2026, 10, 31, 14, 0, tzinfo=UTC), "answered"))):  # Oct in Tokyo
+            await conn.execute(
+                """INSERT INTO calls (pbx_id, linkedid, direction, client, callee_number,
+                       callee_e164, started_at, answered_at, ended_at, dial_result)
+                   VALUES ('pbx1', $1, 'outbound', 'KSL', '09011112222', '+819011112222',
+                           $2::timestamptz,
+                           CASE WHEN $3 = 'answered' THEN $2::timestamptz + interval '5 s' END,
+                           $2::timestamptz + interval '65 s', $3::text)""",
+                f"out{i}", at, result)
+        ksl = directory.clients["KSL"]
+        nov = datetime(2026, 11, 10, 10, tzinfo=TOKYO)
+        for number in ("09011112222", "09011112222", "09000000003"):
+            await check_outbound(conn, ksl, number, path="handset", now=nov,
+                                 requested_by="201", operator="201")
+        usage = await outbound_usage(conn, "KSL", date(2026, 11, 1), date(2026, 12, 1))
+        other = await outbound_usage(conn, "MDC", date(2026, 11, 1), date(2026, 12, 1))
+    assert {k: usage[k] for k in ("calls", "answered", "talk_s", "allowed", "refused")} == \
+        {"calls": 2, "answered": 1, "talk_s": 60, "allowed": 1, "refused": 2}
+    assert usage["refused_by_rule"] == {"do_not_call": 1, "max_attempts": 1}
+    assert usage["decisions_by_path"] == {"handset": 3}
+    assert usage["from"] == "2026-11-01T00:00:00+09:00"
+    assert (other["calls"], other["allowed"], other["refused"]) == (0, 0, 0)
