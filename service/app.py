@@ -51,6 +51,7 @@ from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
+from service.reconcile_live.worker import ReconcileWorker
 from service.routing.cache import RoutingCache
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
@@ -205,6 +206,15 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Reconciliation that runs by itself (PBXs with ``reconcile_source`` set)."""
+    worker = ReconcileWorker(app[POOL], app[CONFIG], clock=app[CLOCK])
+    task = asyncio.create_task(worker.run(), name="reconcile")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 @public
 async def health(request: web.Request) -> web.Response:
     """Liveness and what an admin needs to see at a glance."""
@@ -244,6 +254,7 @@ async def health(request: web.Request) -> web.Response:
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
                                            agi_ctx, workers_ctx]
+CLEANUP_CONTEXTS.append(reconcile_ctx)
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

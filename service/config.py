@@ -47,6 +47,13 @@ class PbxConfig:
     # Where an escalated caller is sent (the extension is the reason), see
     # dialplan/escalation.conf.
     escalation_context: str = "orikaeshi-escalate"
+    # Asterisk's own records for continuous reconciliation (docs/reconcile.md): "off",
+    # "database" (cdr_pgsql and realtime queue_log write the cdr and queue_log tables of
+    # orikaeshi's database), or "files" (the service runs on the PBX host and follows
+    # cdr_file, Master.csv of cdr_csv, and queue_log_file).
+    reconcile_source: str = "off"
+    cdr_file: str = ""
+    queue_log_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,11 @@ class Config:
     log_format: str = "auto"  # auto | json | console
     # uvloop | asyncio (see service/eventloop.py for why uvloop is the default).
     event_loop: str = "uvloop"
+    # Continuous reconciliation (docs/reconcile.md): how often, how far back, and how long
+    # after a call ends before a missing CDR row counts as a difference.
+    reconcile_interval_s: float = 60.0
+    reconcile_lookback_s: float = 86400.0
+    reconcile_settle_after_s: float = 120.0
 
     @property
     def spool_dir(self) -> Path:

@@ -14,7 +14,15 @@ from typing import Any
 from aiohttp import web
 
 from service.ledger.model import OUTCOMES
-from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
+from service.web import (
+    api_admin,
+    api_callbacks,
+    api_calls,
+    api_reconcile,
+    api_session,
+    api_supervisor,
+    stream,
+)
 from service.web.auth import Handler, public
 
 STATIC = Path(__file__).with_name("static")
@@ -31,7 +39,7 @@ class Endpoint:
 
 
 PAGE = (("limit", "1..500, default 50"), ("before", "id cursor from next_before"))
-ENDPOINTS = (
+ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/login", api_session.login, "Log in: session cookie + CSRF token",
              body={"username": "user name", "password": "password"}),
     Endpoint("POST", "/api/logout", api_session.logout, "End the session"),
@@ -94,6 +102,12 @@ ENDPOINTS = (
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",
          "/operator": "operator.html", "/worklist": "worklist.html", "/portal": "portal.html"}
+
+# Continuous reconciliation (issue 13): the supervisor's page of differences.
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "GET", "/api/reconcile", api_reconcile.reconcile,
+    "Reconciliation with Asterisk's CDR and queue_log: last pass, unknown calls, differences"))
+PAGES["/reconcile"] = "reconcile.html"
 
 
 def openapi() -> dict[str, Any]:

@@ -59,7 +59,7 @@ $$;
 -- queue_log when it follows the files on the PBX host.  Times are UTC.
 CREATE TABLE cdr (
     id          bigserial PRIMARY KEY,
-    pbx_id      text      NOT NULL DEFAULT 'pbx1',  -- cdr_pgsql leaves it to the default
+    pbx_id      text      NOT NULL DEFAULT '',  -- '': written by Asterisk itself (cdr_pgsql)
     accountcode text      NOT NULL DEFAULT '',
     src         text      NOT NULL DEFAULT '',
     dst         text      NOT NULL DEFAULT '',
@@ -88,7 +88,7 @@ CREATE INDEX cdr_id ON cdr (id);
 
 CREATE TABLE queue_log (
     id          bigserial PRIMARY KEY,
-    pbx_id      text      NOT NULL DEFAULT 'pbx1',
+    pbx_id      text      NOT NULL DEFAULT '',  -- '': written by Asterisk (realtime)
     time        timestamp,
     callid      text      NOT NULL DEFAULT '',
     queuename   text      NOT NULL DEFAULT '',
