@@ -42,6 +42,7 @@ from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
+from service.clients.startup import check_clients_file
 from service.clock import Clock, utc_now
 from service.compliance.guard import check_outbound
 from service.compliance.policy import OutboundDecision
@@ -255,6 +256,16 @@ async def health(request: web.Request) -> web.Response:
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
                                            agi_ctx, workers_ctx]
 CLEANUP_CONTEXTS.append(reconcile_ctx)
+
+
+async def clients_file_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Say whether the configured clients file is the loaded version (or load it)."""
+    config = app[CONFIG]
+    await check_clients_file(app[POOL], config.clients_file, load=config.clients_file_load)
+    yield
+
+
+CLEANUP_CONTEXTS.append(clients_file_ctx)
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

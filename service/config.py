@@ -107,6 +107,9 @@ class Config:
     reconcile_interval_s: float = 60.0
     reconcile_lookback_s: float = 86400.0
     reconcile_settle_after_s: float = 120.0
+    # At start, load clients_file as a new version when it differs from the loaded one
+    # (false: only say that it differs).
+    clients_file_load: bool = False
 
     @property
     def spool_dir(self) -> Path:
