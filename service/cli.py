@@ -102,9 +102,34 @@ def _parser() -> argparse.ArgumentParser:
     recon.add_argument("--to", dest="until", help="ISO date/time, exclusive")
     recon.add_argument("--dry-run", action="store_true", help="report only, settle nothing")
     recon.add_argument("--json", action="store_true")
+    recon.description = (
+        "Compare the ledger with Asterisk's own records (Master.csv of cdr_csv and "
+        "queue_log) once, settle calls left unknown by an outage, add calls the ledger never "
+        "saw, and list every difference.  The service does this by itself every minute for "
+        "PBXs with reconcile_source set (docs/reconcile.md); this command is for files "
+        "copied from elsewhere.  Exit status 1 when differences remain.")
+    rec.description = ("Save a PBX's AMI stream to a file (jsonl, or --raw bytes), e.g. to "
+                       "report a problem; replay it with `orikaeshi replay`.")
+    rep.description = ("Replay an AMI recording through the real ledger into a scratch "
+                       "database (or the configured one) and print each inbound call's "
+                       "outcome.")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)
+    _describe(sub)
     return parser
+
+
+def _describe(sub: argparse._SubParsersAction) -> None:
+    """Every command's --help opens with what it does: its one-line help when it was given
+    no description of its own (commands contributed by other modules included)."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        if not parser.description and helps.get(name):
+            text = str(helps[name])
+            parser.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
