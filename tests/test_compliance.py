@@ -326,3 +326,15 @@ async def test_outbound_usage_per_client_and_month(pool) -> None:
     assert usage["decisions_by_path"] == {"handset": 3}
     assert usage["from"] == "2026-11-01T00:00:00+09:00"
     assert (other["calls"], other["allowed"], other["refused"]) == (0, 0, 0)
+
+
+def test_guard_include_uses_only_the_contract_names_and_ships_its_prompts() -> None:
+    from agi.outbound_guard import PROMPTS
+    from service.dialplan.check import check_variables
+
+    conf = (SAMPLE.parents[1] / "dialplan" / "outbound-guard.conf").read_text()
+    assert check_variables(conf, must_read=("OUTBOUND_ALLOWED", "OUTBOUND_PROMPT",
+                                            "OUTBOUND_RULE")) == []
+    sounds = SAMPLE.parents[1] / "dialplan" / "sounds"
+    for prompt in set(PROMPTS.values()):
+        assert (sounds / f"{prompt}.wav").stat().st_size > 10_000, prompt

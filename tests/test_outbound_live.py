@@ -37,11 +37,11 @@ from tests.live_asterisk import (
     REPO,
     LiveAsterisk,
     asterisk_binary,
+    booted_control,
     free_port,
     live_clients,
     silent_prompt,
 )
-from tests.waiting import running
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
@@ -115,16 +115,8 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
     agi.add_route("outbound_guard", outbound_guard)
     await agi.start("127.0.0.1", agi_port)
     events: list[AmiMessage] = []
-    booted = asyncio.Event()
 
-    def collect(batch: list[AmiMessage]) -> None:
-        events.extend(batch)
-        if any(e.get("Event") == "FullyBooted" for e in batch):
-            booted.set()
-
-    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", collect)
-
-    async def dial(number: str, handset: str = "201") -> str:
+    async def dial(control: AmiClient, number: str, handset: str = "201") -> str:
         """The handset dials; returns what happened: the prompt played or 'dialled'."""
         start = len(events)
         answer = await control.send_action({
@@ -146,21 +138,18 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
         raise AssertionError(f"the dial of {number} neither played a prompt nor dialled")
 
     try:
-        async with running(control.run()):
-            async with asyncio.timeout(30):
-                await control.logged_in.wait()
-                await booted.wait()
+        async with booted_control(pbx, events) as control:
             # Outside the window (22:30 in Tokyo): refused with the prompt, nothing dialled.
-            assert await dial("09011112222") == "orikaeshi/outbound-refused-hours"
+            assert await dial(control, "09011112222") == "orikaeshi/outbound-refused-hours"
             # Inside: through, twice; the third attempt of the day is over the limit.
             now["at"] = DAYTIME
-            assert await dial("09011112222") == "dialled"
-            assert await dial("09011112222") == "dialled"
-            assert await dial("09011112222") == "orikaeshi/outbound-refused-limit"
+            assert await dial(control, "09011112222") == "dialled"
+            assert await dial(control, "09011112222") == "dialled"
+            assert await dial(control, "09011112222") == "orikaeshi/outbound-refused-limit"
             # Another callee is not limited by the first one's attempts.
-            assert await dial("09033334444") == "dialled"
+            assert await dial(control, "09033334444") == "dialled"
             # The do-not-call number (the debtor's workplace), on every path.
-            assert await dial("0312340000") == "orikaeshi/outbound-refused-dnc"
+            assert await dial(control, "0312340000") == "orikaeshi/outbound-refused-dnc"
             async with pool.acquire() as conn:
                 clicked = await place_callback(control, conn, pbx.pbx_config, client="KSL",
                                                number="0312340000", operator="201",
@@ -172,7 +161,7 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
             assert not clicked.placed and "do-not-call" in clicked.reason
             assert not scheduled.placed and "workplace" in scheduled.reason
             # The service unreachable: refused, fail closed.
-            assert await dial("09055556666", handset="209") == \
+            assert await dial(control, "09055556666", handset="209") == \
                 "orikaeshi/outbound-guard-unavailable"
     finally:
         await agi.close()

@@ -21,12 +21,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.ledger.pipeline import build_pipeline
 from service.reconcile_live.settle import reconcile_state
 from service.reconcile_live.worker import ReconcileWorker
-from tests.live_asterisk import NOLOAD, LiveAsterisk, _modules_dir, asterisk_binary, free_port
+from tests.live_asterisk import (
+    NOLOAD,
+    LiveAsterisk,
+    _modules_dir,
+    asterisk_binary,
+    booted_control,
+    free_port,
+)
 from tests.replaying import config_for
 from tests.waiting import running
 
@@ -160,14 +166,6 @@ async def test_an_outage_call_is_settled_without_any_command(pool, db_url: str,
     pipeline = build_pipeline(config, live, pool, host="127.0.0.1", port=proxy.port,
                               taps=[lambda _pbx, batch: events.extend(batch)])
     control_events: list[AmiMessage] = []
-    booted = asyncio.Event()
-
-    def watch(batch: list[AmiMessage]) -> None:
-        control_events.extend(batch)
-        if any(e.get("Event") == "FullyBooted" for e in batch):
-            booted.set()
-
-    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch)
     worker = ReconcileWorker(pool, config)
 
     async def wait_until(check, what: str, timeout: float = 40.0) -> object:  # type: ignore[no-untyped-def]
@@ -185,11 +183,9 @@ async def test_an_outage_call_is_settled_without_any_command(pool, db_url: str,
             return await conn.fetchrow("SELECT * FROM calls WHERE caller_number = '09011112222'")
 
     try:
-        async with running(pipeline.run()), running(control.run()):
+        async with running(pipeline.run()), booted_control(pbx, control_events) as control:
             async with asyncio.timeout(30):
                 await pipeline.client.logged_in.wait()
-                await control.logged_in.wait()
-                await booted.wait()
             answer = await control.send_action({
                 "Action": "Originate", "Channel": "Local/0312345678@from-pstn/n",
                 "CallerID": '"田中太郎" <09011112222>', "Application": "Wait", "Data": "20",
