@@ -24,6 +24,7 @@ from agi.outbound_guard import HandsetDial, outbound_guard
 from agi.route import route
 from agi.server import AgiServer
 from agi.spy import spy
+from service.ami.adapter import AmiClient
 from service.appkeys import (
     AGI,
     BROADCASTER,
@@ -46,7 +47,8 @@ from service.clients.startup import check_clients_file
 from service.clock import Clock, utc_now
 from service.compliance.guard import check_outbound
 from service.compliance.policy import OutboundDecision
-from service.config import Config
+from service.compliance.scheduler import ScheduledCallbacks
+from service.config import Config, PbxConfig
 from service.eventloop import freeze_startup_objects, loop_name
 from service.ledger.notify import CallNotifier
 from service.ledger.pipeline import build_pipeline, run_locked
@@ -266,6 +268,26 @@ async def clients_file_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 CLEANUP_CONTEXTS.append(clients_file_ctx)
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Scheduled call backs, placed at their time under the outbound policy."""
+    config = app[CONFIG]
+
+    def ami() -> tuple[PbxConfig, AmiClient | None]:
+        pbx = config.pbxs[0]
+        pipeline = app.get(PIPELINES, {}).get(pbx.pbx_id)
+        client = pipeline.client if pipeline is not None else None
+        return pbx, client if client is not None and client.logged_in.is_set() else None
+
+    worker = ScheduledCallbacks(app[POOL], ami, clock=app[CLOCK])
+    task = asyncio.create_task(worker.run(), name="scheduled-callbacks")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+CLEANUP_CONTEXTS.append(scheduler_ctx)
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

@@ -254,6 +254,16 @@ async def test_worklist_shows_the_refusal_before_the_click(api, pool) -> None:
          "the caller asked for 22:30"),
         ("click_to_call", "sup", False, "do_not_call", None, None),
     ]
+    # Scheduling: a time without its offset is refused; with it, the row waits for its time.
+    response = await client.post(f"/api/obligations/{ob}/schedule", headers=headers,
+                                 json={"operator": "201", "at": "2026-12-02T09:30:00"})
+    assert response.status == 400 and "offset" in (await response.json())["error"]
+    response = await client.post(f"/api/obligations/{ob}/schedule", headers=headers,
+                                 json={"operator": "201", "at": "2026-12-02T09:30:00+09:00"})
+    assert response.status == 201
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM scheduled_callbacks")
+    assert (row["state"], row["requested_by"], row["obligation_id"]) == ("pending", "op", ob)
 
 
 async def test_handset_guard_fails_closed_when_the_database_is_away() -> None:
@@ -338,3 +348,55 @@ def test_guard_include_uses_only_the_contract_names_and_ships_its_prompts() -> N
     sounds = SAMPLE.parents[1] / "dialplan" / "sounds"
     for prompt in set(PROMPTS.values()):
         assert (sounds / f"{prompt}.wav").stat().st_size > 10_000, prompt
+
+
+async def test_scheduled_call_backs_under_the_policy(pool) -> None:
+    """A call back scheduled for 22:30 Tokyo is refused then and moved to 08:00 the next
+    morning, where it is placed (the Originate reaches the PBX); one to a do-not-call number
+    is refused for good; without a PBX session it is tried again a minute later."""
+    from service.compliance.scheduler import ScheduledCallbacks, schedule
+    from tests.replaying import logged_in_ami
+
+    async with pool.acquire() as conn:
+        await load_document(conn, LIMITED, "limited.yaml")
+        late = datetime(2026, 6, 10, 22, 30, tzinfo=TOKYO)
+        kept = await schedule(conn, obligation_id=None, client="KSL",
+                              callee_e164="+819011112222", operator="201",
+                              requested_by="sup", run_at=late)
+        barred = await schedule(conn, obligation_id=None, client="KSL",
+                                callee_e164="+819000000003", operator="201",
+                                requested_by="sup", run_at=late)
+    now = {"at": late}
+    pbx = PbxConfig(phone_channel="Local/{ext}@opphone/n")
+    async with logged_in_ami() as (ami, server):
+        ami_now: dict[str, object] = {"ami": ami}
+        worker = ScheduledCallbacks(pool, lambda: (pbx, ami_now["ami"]),  # type: ignore[arg-type,return-value]
+                                    clock=lambda: now["at"])
+        assert await worker.run_once() == 2
+        async with pool.acquire() as conn:
+            rows = {r["id"]: r for r in await conn.fetch("SELECT * FROM scheduled_callbacks")}
+        assert rows[kept]["state"] == "pending"
+        assert rows[kept]["run_at"] == datetime(2026, 6, 11, 8, tzinfo=TOKYO)
+        assert rows[kept]["last_reason"].startswith("moved to 2026-06-11T08:00:00+09:00")
+        assert (rows[barred]["state"], "workplace" in rows[barred]["last_reason"]) == \
+            ("refused", True)
+        assert await worker.run_once() == 0  # nothing due before 08:00
+        now["at"] = datetime(2026, 6, 11, 8, 0, 30, tzinfo=TOKYO)
+        ami_now["ami"] = None  # the PBX away: tried again a minute later
+        assert await worker.run_once() == 1
+        async with pool.acquire() as conn:
+            retry = await conn.fetchrow("SELECT * FROM scheduled_callbacks WHERE id = $1", kept)
+        assert (retry["state"], retry["run_at"]) == ("pending", now["at"] + timedelta(minutes=1))
+        ami_now["ami"] = ami
+        now["at"] += timedelta(minutes=1)
+        assert await worker.run_once() == 1
+        originates = [a for a in server.actions if a.get("Action") == "Originate"]
+    assert [o["Exten"] for o in originates] == ["09011112222"]
+    async with pool.acquire() as conn:
+        state = await conn.fetchval("SELECT state FROM scheduled_callbacks WHERE id = $1", kept)
+        decisions = await conn.fetch("SELECT path, allowed, rule, result FROM outbound_decisions "
+                                     "ORDER BY id")
+    assert state == "placed"
+    assert [tuple(d) for d in decisions] == [
+        ("scheduled", False, "calling_hours", None), ("scheduled", False, "do_not_call", None),
+        ("scheduled", True, "allowed", "failed"), ("scheduled", True, "allowed", "originated")]

@@ -32,6 +32,7 @@ from service.clients.schema import parse_clients
 from service.clients.store import load_document
 from service.compliance.guard import check_outbound
 from service.compliance.policy import OutboundDecision
+from service.compliance.scheduler import ScheduledCallbacks, schedule
 from service.routing.cache import RoutingCache
 from tests.live_asterisk import (
     REPO,
@@ -154,12 +155,17 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
                 clicked = await place_callback(control, conn, pbx.pbx_config, client="KSL",
                                                number="0312340000", operator="201",
                                                requested_by="sup301", now=DAYTIME)
-                scheduled = await place_callback(control, conn, pbx.pbx_config,
-                                                 client="KSL", number="+81312340000",
-                                                 operator="201", requested_by="scheduler",
-                                                 now=DAYTIME, path="scheduled")
+                scheduled = await schedule(conn, obligation_id=None, client="KSL",
+                                           callee_e164="+81312340000", operator="201",
+                                           requested_by="sup301", run_at=DAYTIME)
+            scheduler = ScheduledCallbacks(pool, lambda: (pbx.pbx_config, control),
+                                           clock=lambda: DAYTIME)
+            assert await scheduler.run_once() == 1
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow("SELECT state, last_reason FROM scheduled_callbacks "
+                                          "WHERE id = $1", scheduled)
             assert not clicked.placed and "do-not-call" in clicked.reason
-            assert not scheduled.placed and "workplace" in scheduled.reason
+            assert row["state"] == "refused" and "workplace" in row["last_reason"]
             # The service unreachable: refused, fail closed.
             assert await dial(control, "09055556666", handset="209") == \
                 "orikaeshi/outbound-guard-unavailable"

@@ -37,6 +37,8 @@ class CallbackResult:
     placed: bool
     reason: str
     request_id: int | None = None
+    rule: str | None = None            # the policy's rule when it refused
+    opens_at: datetime | None = None   # when the policy would allow the callee again
 
 
 def dial_string(e164: str) -> str:
@@ -91,7 +93,8 @@ async def place_callback(ami: AmiClient | None, conn: asyncpg.Connection, pbx: P
     if not decision.allowed:
         request_id = await _record(conn, obligation_id, client, e164, operator, requested_by,
                                    "refused", decision.reason)
-        return CallbackResult(False, decision.reason, request_id)
+        return CallbackResult(False, decision.reason, request_id, decision.rule,
+                              decision.opens_at)
     if ami is None:
         await compliance_sql.set_result(conn, checked.decision_id, "failed")
         return CallbackResult(False, "no AMI session to the PBX")

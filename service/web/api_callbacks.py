@@ -112,3 +112,37 @@ async def call_back(request: web.Request) -> web.Response:
             obligation_id=int(str(obligation["id"])), override=override)
     return ok({"placed": result.placed, "reason": result.reason,
                "request": result.request_id}, status=202 if result.placed else 409)
+
+
+@allow("admin", "supervisor", "operator")
+async def schedule_call_back(request: web.Request) -> web.Response:
+    """Schedule the call back for a time: the service places it then, through the same
+    policy as a click (moved to when the callee may be called if it is refused for the hours
+    or the limits)."""
+    from datetime import datetime
+
+    from service.compliance.scheduler import schedule
+
+    obligation = await _visible(request, _obligation_id(request))
+    if obligation["state"] != "open" or not obligation["caller_e164"]:
+        raise conflict("only an open call back with a number can be scheduled")
+    user = current_user(request)
+    data = await json_body(request)
+    operator = text_field(data, "operator", required=False, max_length=20) or user.extension
+    if not operator:
+        raise bad_request("no phone: give operator, or set the user's extension")
+    text = text_field(data, "at", max_length=40) or ""
+    try:
+        run_at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise bad_request("at must be an ISO time with its offset, e.g. "
+                          "2026-12-02T09:30:00+09:00") from exc
+    if run_at.tzinfo is None:
+        raise bad_request("at needs its offset (+09:00), so that nobody guesses the zone")
+    async with pool(request).acquire() as conn:
+        scheduled = await schedule(conn, obligation_id=int(str(obligation["id"])),
+                                   client=str(obligation["client"]),
+                                   callee_e164=str(obligation["caller_e164"]),
+                                   operator=operator, requested_by=user.username,
+                                   run_at=run_at)
+    return ok({"id": scheduled, "run_at": run_at.isoformat()}, status=201)

@@ -108,6 +108,10 @@ ENDPOINTS = (*ENDPOINTS, Endpoint(
     "GET", "/api/reconcile", api_reconcile.reconcile,
     "Reconciliation with Asterisk's CDR and queue_log: last pass, unknown calls, differences"))
 PAGES["/reconcile"] = "reconcile.html"
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/obligations/{obligation_id}/schedule", api_callbacks.schedule_call_back,
+    "Schedule the call back for a time (placed then, under the same outbound policy)",
+    body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
 
 
 def openapi() -> dict[str, Any]:

@@ -137,3 +137,22 @@ CREATE TABLE reconcile_runs (
     differences integer     NOT NULL,
     error       text
 );
+
+-- Call backs scheduled for a time (by a person on the worklist, or by another program):
+-- placed by the service at run_at through the same policy as a click (path 'scheduled').
+CREATE TABLE scheduled_callbacks (
+    id            bigserial   PRIMARY KEY,
+    obligation_id bigint      REFERENCES callback_obligations (id),
+    client        text        NOT NULL,
+    callee_e164   text        NOT NULL,
+    operator      text        NOT NULL,            -- whose phone rings first
+    requested_by  text        NOT NULL,
+    run_at        timestamptz NOT NULL,
+    state         text        NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'placed', 'refused', 'failed', 'cancelled')),
+    tries         integer     NOT NULL DEFAULT 0,
+    last_reason   text,                            -- why it was refused, moved or failed
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX scheduled_callbacks_due ON scheduled_callbacks (run_at) WHERE state = 'pending';
