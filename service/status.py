@@ -6,7 +6,7 @@ Shape (kept stable for the pages)::
     {"pbx":   [{"pbx_id", "host", "port", "state": "up" | "down", "since", "last_error",
                 "events", "live_calls"}],
      "agi":   {"listening": "host:port" | None, "sessions", "served", "refused", "failed"},
-     "spool": {"<pbx_id>": {"depth": batches waiting, "spooling": bool}},
+     "spool": {"<pbx_id>": {"depth": batches waiting, "bytes": their size, "spooling": bool}},
      "alerts": [{"kind", "message", "since", "pbx_id"}]}
 
 ``since`` values are epoch seconds.  Alerts: ``pbx_down`` (the AMI link), ``spooling``
@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -148,6 +149,20 @@ class StatusWatch:
 STATUS_WATCH = web.AppKey("status_watch", StatusWatch)
 
 
+def spool_depth(path: Path) -> tuple[int, int]:
+    """Batches (one line each) and bytes waiting in a spool file, counted without parsing
+    them: a long outage's spool is large, and /healthz is asked often."""
+    lines = size = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+    except OSError:
+        pass
+    return lines, size
+
+
 def status(app: web.Application) -> dict[str, Any]:
     """PBX links, the FastAGI listener, the spool and the alerts, as one dict."""
     config = app[CONFIG]
@@ -182,8 +197,8 @@ def status(app: web.Application) -> dict[str, Any]:
             watch.since(f"down:{pbx.pbx_id}", False)
         if pipeline is not None:
             spooling = pipeline.writer.degraded
-            depth = sum(1 for _ in pipeline.writer.spool.batches()) if spooling else 0
-            spool[pbx.pbx_id] = {"depth": depth, "spooling": spooling}
+            depth, size = spool_depth(pipeline.writer.spool.path) if spooling else (0, 0)
+            spool[pbx.pbx_id] = {"depth": depth, "bytes": size, "spooling": spooling}
             since = watch.since(f"spool:{pbx.pbx_id}", spooling)
             if spooling:
                 alerts.append({"kind": "spooling", "pbx_id": pbx.pbx_id, "since": since,

@@ -59,10 +59,11 @@ pytestmark = [pytest.mark.asterisk,
 CLIENTS = live_clients("KSL", queue_timeout="25s")
 
 
-def live_pbx(tmp_path: Path, agi_port: int) -> LiveAsterisk:
+def live_pbx(tmp_path: Path, agi_port: int, extra: str = "") -> LiveAsterisk:
     directory = parse_clients(CLIENTS, "live.yaml")
     pbx = LiveAsterisk(tmp_path / "asterisk",
-                       orikaeshi_extensions(agi_port, talk_s=4, outside="test-operators"),
+                       orikaeshi_extensions(agi_port, talk_s=4, outside="test-operators")
+                       + extra,
                        queues=(REPO / "dialplan" / "queues.conf.sample").read_text(),
                        voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": render_fallback(directory),
@@ -72,6 +73,7 @@ def live_pbx(tmp_path: Path, agi_port: int) -> LiveAsterisk:
                    "digits/3"):
         silent_prompt(pbx.sounds / f"{prompt}.wav")
     silent_prompt(pbx.root / "data" / "moh" / "hold.wav")  # the default class's music
+    (pbx.root / "log" / "cdr-csv").mkdir(parents=True, exist_ok=True)  # cdr.conf.sample's
     return pbx
 
 
@@ -313,3 +315,58 @@ async def test_a_call_back_through_the_shipped_outbound_context(pool, tmp_path: 
     dials = [e for e in events if e.get("Event") == "Newexten"
              and e.get("Context") == "orikaeshi-outbound" and e.get("Application") == "Dial"]
     assert dials and dials[0]["AppData"] == "Local/09055556666@test-operators/n,45"
+
+
+WHISPER_PROBE = """
+; [orikaeshi-repeat-whisper] for the call number in ${EXTEN}
+[test-whisper]
+exten => _X!,1,Set(WHISPER=custom/whisper-ksl)
+ same => n,Set(__REPEAT_COUNT=${EXTEN})
+ same => n,Gosub(orikaeshi-repeat-whisper,s,1)
+ same => n,NoOp(said ${WHISPER})
+ same => n,Hangup()
+"""
+
+
+async def test_the_repeat_whisper_says_each_number_with_core_sounds(tmp_path: Path) -> None:
+    """Asterisk's own expression engine builds the announcement: 1..20 and round tens as one
+    file, 23 as twenty and three, and past 99 only "repeat caller"."""
+    pbx = live_pbx(tmp_path, free_port(), WHISPER_PROBE)
+    events: list[AmiMessage] = []
+    booted = asyncio.Event()
+
+    def watch(batch: list[AmiMessage]) -> None:
+        events.extend(batch)
+        if any(e.get("Event") == "FullyBooted" for e in batch):
+            booted.set()
+
+    pbx.start()
+    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", watch)
+    counts = ("3", "20", "23", "40", "99", "120")
+    try:
+        async with running(control.run()):
+            async with asyncio.timeout(30):
+                await booted.wait()
+            for count in counts:
+                await control.send_action({"Action": "Originate",
+                                           "Channel": f"Local/{count}@test-whisper/n",
+                                           "Application": "Wait", "Data": "1",
+                                           "Async": "true"})
+
+            def said() -> dict[str, str]:
+                return {e["Exten"]: e["AppData"].removeprefix("said ") for e in events
+                        if e.get("Event") == "Newexten" and e.get("Context") == "test-whisper"
+                        and e.get("Application") == "NoOp"}
+            await eventually(lambda: len(said()) == len(counts), 20, 0.05, "every number")
+    finally:
+        pbx.stop()
+        dump(tmp_path / "ami-events.jsonl", events)
+    start = "custom/whisper-ksl&orikaeshi/repeat-caller"
+    assert said() == {
+        "3": f"{start}&orikaeshi/call-number&digits/3",
+        "20": f"{start}&orikaeshi/call-number&digits/20",
+        "23": f"{start}&orikaeshi/call-number&digits/20&digits/3",
+        "40": f"{start}&orikaeshi/call-number&digits/40",
+        "99": f"{start}&orikaeshi/call-number&digits/90&digits/9",
+        "120": start,
+    }

@@ -17,9 +17,21 @@ from service.clients.schema import parse_clients
 from service.config import REPO_ROOT
 from service.dialplan.pbx_check import PbxFacts, check_pbx, operator_of, same_zone
 from service.dialplan.prompts import needed_prompts
-from service.dialplan.render import include_for, member_gosub_positions
+from service.dialplan.render import (
+    asterisk_major,
+    gosub_argument,
+    include_for,
+    member_gosub_positions,
+)
 from tests.live_asterisk import silent_prompt
-from tests.pbx_files import SAMPLE_CLIENTS, SAMPLE_CONFIG, edit, sample_etc, sample_pbx
+from tests.pbx_files import (
+    SAMPLE_CLIENTS,
+    SAMPLE_CONFIG,
+    core_digits,
+    edit,
+    sample_etc,
+    sample_pbx,
+)
 
 
 def check(etc: Path, *, version: str | None = "22.5.0", tz: str = "UTC",
@@ -256,6 +268,7 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     directory = parse_clients(SAMPLE_CLIENTS.read_text(encoding="utf-8"), "sample.yaml")
     for prompt in needed_prompts(directory):
         silent_prompt(sounds / f"{prompt.name}.wav")
+    core_digits(sounds)
     common = ("dialplan", "check", "--clients", str(SAMPLE_CLIENTS), "--asterisk-etc",
               str(etc), "--sounds", str(sounds))
     good = orikaeshi(tmp_path, *common, "--asterisk-version", "22.5.0")
@@ -279,3 +292,10 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     again = orikaeshi(tmp_path, *common, "--asterisk-version", "20.20.1")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_release_in_what_asterisk_reports() -> None:
+    assert [asterisk_major(v) for v in ("20.20.1", "Asterisk 23.4.1", "certified/20.7-cert3",
+                                        "22.0.0-rc1", "GIT-master-1a2b3c")] == \
+        [20, 23, 20, 22, None]
+    assert [gosub_argument(m) for m in (18, 20, 21, 22, 23, None)] == [8, 8, 7, 7, 7, 7]

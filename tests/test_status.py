@@ -81,13 +81,14 @@ async def test_spooled_records_are_counted_and_alerted(db_url: str, tmp_path: Pa
     app = create_app(config, [database_ctx, ledger_ctx])
     async with TestClient(TestServer(app)) as client:
         body = await (await client.get("/healthz")).json()
-        assert body["spool"] == {"p1": {"depth": 0, "spooling": False}}
+        assert body["spool"] == {"p1": {"depth": 0, "bytes": 0, "spooling": False}}
         # What the writer does while the database is away: batches appended to the spool.
         spool = app[PIPELINES]["p1"].writer.spool
         spool.append([{"kind": "placeholder"}])
         spool.append([{"kind": "placeholder"}])
         body = await (await client.get("/healthz")).json()
-        assert body["spool"] == {"p1": {"depth": 2, "spooling": True}}
+        size = spool.path.stat().st_size
+        assert body["spool"] == {"p1": {"depth": 2, "bytes": size, "spooling": True}}
         spooling = [a for a in body["alerts"] if a["kind"] == "spooling"]
         assert len(spooling) == 1 and "2 batch(es) of call records are kept on disk" in \
             spooling[0]["message"]
