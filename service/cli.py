@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
+
 from service.config import Config, ConfigError, load_config
 from service.eventloop import loop_factory
 from service.logs import configure_logging
@@ -25,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.routing.commands",
     "service.dialplan.commands",
     "service.web.commands",
+    "service.reports.commands",
+    "service.handover.commands",
+    "service.retention.commands",
 )
 
 
@@ -97,6 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("orikaeshi: output closed by the reader (broken pipe); stopped",
               file=sys.stderr)
         return 141
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # A wrong DATABASE_URL, a refused password: one line saying so, not a traceback.
+        print(f"orikaeshi: database: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # The database or a port cannot be reached or bound (e.g. address in use).
+        print(f"orikaeshi: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:

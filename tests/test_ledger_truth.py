@@ -248,11 +248,13 @@ def test_answered_only_when_bridged_while_both_up(bridge: bool, gone_at: float |
 
 # -- evidence after an AMI gap ------------------------------------------------------------------
 
-def _cut_points(folder: str, after_event: str, through_event: str) -> tuple[int, int]:
+def _cut_points(folder: str | Path, after_event: str, through_event: str,
+                through_channel: str = "from-pstn") -> tuple[int, int]:
     """(events served before the cut, messages lost in the gap) so that the connection drops
     right after the first ``after_event`` and the gap ends with the caller's
     ``through_event`` (the replay server's own disconnect knobs)."""
-    [connection] = load_recording(trace_dir(folder) / "ami.jsonl")
+    path = folder if isinstance(folder, Path) else trace_dir(folder) / "ami.jsonl"
+    [connection] = load_recording(path)
     served = 0
     cut_at = None
     for index, message in enumerate(connection.messages):
@@ -261,7 +263,7 @@ def _cut_points(folder: str, after_event: str, through_event: str) -> tuple[int,
         if cut_at is None and message.get("Event") == after_event:
             cut_at = (served, index + 1)
         elif cut_at is not None and message.get("Event") == through_event and \
-                "from-pstn" in (message.get("Channel") or ""):
+                through_channel in (message.get("Channel") or ""):
             return cut_at[0], index + 1 - cut_at[1]
     raise AssertionError("no such events")
 
@@ -496,3 +498,21 @@ async def test_live_recorded_whisper_hangup_replays_to_a_missed_call(recording: 
     # Joined, then 6.5 s until the caller's hang-up (not the 13 s HoldTime, which runs to
     # the end of the whisper).
     assert call["wait_s"] == pytest.approx(6.5, abs=0.1)
+
+
+@pytest.mark.parametrize("recording", WHISPER_FIXTURES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("lost", ["the caller's hang-up", "the hang-up, connect and bridge"])
+async def test_whisper_hangup_inside_an_ami_gap_is_no_answer(recording: Path, lost: str, pool,
+                                                              tmp_path) -> None:
+    """The live recordings cut by the replay server: the caller's hang-up during the whisper
+    falls in the gap; after the reconnect the channel list lacks the caller's ``;1`` half.
+    Then either the CONNECT comes (first case), or only the tail (second case): the caller's
+    Cdr ``ANSWERED`` with 201 as destination, and AgentComplete ``TalkTime: 0``."""
+    through = ("Hangup", ";1") if lost == "the caller's hang-up" else ("BridgeEnter", ";2")
+    served, gap = _cut_points(recording, "QueueCallerJoin", through[0],
+                              "from-pstn-00000000" + through[1])
+    report, result = await replay(pool, tmp_path, recording, disconnect_after=served, gap=gap)
+    assert result.pipeline.client.stats.connects == 2
+    [call] = report
+    assert (call["outcome"], call["answered_by"], call["answered_at"]) == \
+        ("abandoned", None, None)

@@ -52,6 +52,13 @@ ringinuse = no
 """
 
 
+CDR_FILES = {
+    "cdr.conf": "[general]\nenable = yes\n[csv]\nusegmtime = yes\nloguniqueid = yes\n"
+                "loguserfield = yes\naccountlogs = no\n",
+    "cdr_manager.conf": "[general]\nenabled = yes\n",
+}
+
+
 def _major(binary: str) -> int:
     done = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=20,
                           check=False)
@@ -92,7 +99,8 @@ async def test_caller_gone_during_the_whisper_is_missed_on_a_real_asterisk(pool,
                                                                             ) -> None:
     binary = asterisk_binary()
     assert binary is not None
-    pbx = LiveAsterisk(tmp_path / "asterisk", extensions(_major(binary)), queues=QUEUES)
+    pbx = LiveAsterisk(tmp_path / "asterisk", extensions(_major(binary)), queues=QUEUES,
+                       extra_files=CDR_FILES)
     pbx.start()
     events: list[AmiMessage] = []
     banner = "unknown"
@@ -187,13 +195,6 @@ exten => 201,1,Wait(1)
  same => n,Wait(30)
  same => n,Hangup()
 """
-
-
-CDR_FILES = {
-    "cdr.conf": "[general]\nenable = yes\n[csv]\nusegmtime = yes\nloguniqueid = yes\n"
-                "loguserfield = yes\naccountlogs = no\n",
-    "cdr_manager.conf": "[general]\nenabled = yes\n",
-}
 
 
 async def test_fallback_call_made_while_the_service_is_down_is_flagged_after_it_starts(

@@ -41,6 +41,7 @@ from panoramisk.message import Message
 
 from service.ami.parser import AmiMessage, AmiParser, BadMessage, Banner
 from service.logs import get_logger
+from service.logthrottle import Throttle
 
 log = get_logger(__name__)
 
@@ -153,8 +154,13 @@ class HardenedAMIProtocol(AMIProtocol):
                     self.banner.set_result(item.version)
             elif isinstance(item, BadMessage):
                 self.client.stats.bad_messages += 1
-                log.warning("ami_bad_message", pbx=self.client.pbx_id, reason=item.reason,
-                            sample=item.sample[:80].decode("utf-8", "replace"))
+                # A peer sending junk by the thousand must not flood the log: a few lines a
+                # minute, each saying how many were held back (all are counted).
+                held = self.client.throttle.allow("ami_bad_message")
+                if held is not None:
+                    log.warning("ami_bad_message", pbx=self.client.pbx_id, reason=item.reason,
+                                sample=item.sample[:80].decode("utf-8", "replace"),
+                                suppressed=held)
         if events:
             self.client._enqueue(events)
 
@@ -232,6 +238,7 @@ class AmiClient:
         self.queue_max = queue_max
         self.max_message_bytes = max_message_bytes
         self.stats = AmiStats()
+        self.throttle = Throttle()
         self.protocol: HardenedAMIProtocol | None = None
         self.logged_in = asyncio.Event()
         # The link as /healthz shows it: since when it is up (logged in) or down (epoch s,
@@ -295,6 +302,9 @@ class AmiClient:
             try:
                 await self._session()
                 self.last_error = "the PBX closed the AMI connection"
+                # The PBX closed the session (restart, network): events are being missed
+                # until the reconnect, so an operator must see it.
+                log.warning("ami_disconnected", pbx=self.pbx_id)
             except (OSError, TimeoutError, AmiError) as exc:
                 self.last_error = _describe(exc, self.host, self.port)
                 log.warning("ami_session_ended", pbx=self.pbx_id, error=self.last_error)

@@ -10,8 +10,10 @@ from typing import Any
 from agi import variables as v
 from service.ledger.machine import LedgerMachine
 from service.ledger.snapshot import channels_from, queue_entries_from
+from service.ledger.validate import plausible_epoch
 from service.ledger.writer import LedgerWriter
 from service.logs import get_logger
+from service.logthrottle import Throttle
 
 log = get_logger(__name__)
 
@@ -22,18 +24,17 @@ VariableGetter = Callable[[str, str], Awaitable[str | None]]
 
 def event_time(event: Mapping[str, str], received: float) -> float:
     """The event's own ``Timestamp`` (``timestampevents = yes``), else when it was read."""
-    return stamped_time(event) or received
+    stamp = stamped_time(event)
+    return received if stamp is None else stamp
 
 
 def stamped_time(event: Mapping[str, str]) -> float | None:
-    """The event's own ``Timestamp`` as epoch seconds, None without a readable one."""
-    stamp = event.get("Timestamp")
-    if stamp:
-        try:
-            return float(stamp)
-        except ValueError:
-            pass
-    return None
+    """The event's own ``Timestamp`` as epoch seconds; None without a plausible one.
+
+    Only a plausible time counts (finite, 2000..2100): ``nan`` or ``1e12`` would stop the
+    writer's conversion to ``timestamptz`` (the edge, :mod:`service.ledger.validate`, has
+    usually removed such a header already)."""
+    return plausible_epoch(event.get("Timestamp"))
 
 
 class LedgerIngest:
@@ -43,6 +44,8 @@ class LedgerIngest:
         self.writer = writer
         self.clock = clock
         self.bad_events = 0
+        self.lag_s = 0.0
+        self.throttle = Throttle()
         self.listeners: list[CallListener] = []
         # Asks the PBX for a channel variable (AMI Getvar): set by the pipeline.
         self.get_variable: VariableGetter | None = None
@@ -53,6 +56,11 @@ class LedgerIngest:
     def on_events(self, events: list[Any]) -> None:
         received = self.clock()
         feed = self.machine.feed
+        if events:
+            # How far behind the PBX the ledger is: the newest event's own time against the
+            # moment it is applied (exported as a metric; 0 without Timestamp headers).
+            newest = plausible_epoch(events[-1].get("Timestamp"))
+            self.lag_s = max(0.0, received - newest) if newest is not None else 0.0
         for event in events:
             try:
                 stamp = stamped_time(event)
@@ -62,9 +70,11 @@ class LedgerIngest:
             except Exception:
                 # One odd event must not cost the rest of the batch.
                 self.bad_events += 1
-                log.exception("ledger_event_failed", pbx=self.machine.pbx_id,
-                              ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"),
-                              linkedid=event.get("Linkedid"))
+                held = self.throttle.allow("ledger_event_failed")
+                if held is not None:
+                    log.exception("ledger_event_failed", pbx=self.machine.pbx_id,
+                                  ami_event=event.get("Event"), uniqueid=event.get("Uniqueid"),
+                                  linkedid=event.get("Linkedid"), suppressed=held)
         self._publish()
 
     def _publish(self) -> None:

@@ -95,6 +95,13 @@ def agent_id(interface_or_channel: str | None) -> str | None:
     return match.group(1) if match else interface_or_channel
 
 
+def _recount_answer(call: Call) -> None:
+    """The call's answer from its stints: first connect, last member connected."""
+    answered = [s for s in call.stints if s.connected_at is not None]
+    call.answered_at = answered[0].connected_at if answered else None
+    call.answered_by = answered[-1].agent if answered else None
+
+
 def _clean_id(value: str | None) -> str | None:
     if value is None or value in _UNKNOWN_ID:
         return None
@@ -157,6 +164,9 @@ class LedgerMachine:
         self.last_snapshot: list[SnapshotChannel] = []
         self.handled = 0
         self.ended_channels: dict[str, str] = {}  # uniqueid -> linkedid of recently ended
+        # agent -> (time, HoldTime) of an AgentComplete without channel headers that said
+        # "Reason: caller, TalkTime: 0": a caller gone before the bridge, call not named.
+        self.unbridged_completes: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
         self._timed = True
 
     # -- entry points ------------------------------------------------------------------------
@@ -242,7 +252,12 @@ class LedgerMachine:
             for call in list(store.values()):
                 for uniqueid in [u for u in call.live if u not in alive]:
                     call.live.discard(uniqueid)
-                    self.channels.pop(uniqueid, None)
+                    channel = self.channels.pop(uniqueid, None)
+                    if channel is not None and channel.caller_side and \
+                            call.direction == "inbound":
+                        # A caller channel went while we could not see: the caller is gone
+                        # (a CONNECT after this is no answer).
+                        self._caller_gone(call, now)
                 if not call.live:
                     call.end_seen = False
                     self._finish(call, call.last_event_at or now)
@@ -319,6 +334,11 @@ class LedgerMachine:
                     or snap.uniqueid in waiting or not snap.bridge_id
                     or call.answered_at is not None):
                 continue
+            if call.caller_gone_at is not None:
+                # Another caller channel vanished: the caller hung up, and app_queue's bridge
+                # of a caller already gone is torn down at once.  No answer; Asterisk's
+                # AgentComplete and Cdr that follow say what it was.
+                continue
             peers = [p for p in bridges.get(snap.bridge_id, []) if p.uniqueid != snap.uniqueid]
             if not peers:
                 continue
@@ -346,6 +366,10 @@ class LedgerMachine:
             # No BridgeEnter was seen, and no sign of the caller going either (channels
             # that vanished in a gap): the connect stands.
             stint.awaiting_bridge = False
+            if stint.cdr_member is not None:
+                # The caller's Cdr said ANSWERED after a gap and no AgentComplete said
+                # otherwise: answered by that member.
+                self._answer_from_cdr(call, stint, *stint.cdr_member)
             if stint.connected_at is not None:
                 if stint.ended_at is None:
                     stint.ended_at = ts
@@ -666,6 +690,8 @@ class LedgerMachine:
         interface = ev.get("Interface", "")
         hold = ev.get("HoldTime", "")
         stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
+        if stint.gap:
+            stint.measured = False  # the wait went on while we could not see
         stint.gap = False
         entry = self.rings.get(ev.get("DestUniqueid", ""))
         if entry is not None:
@@ -736,9 +762,7 @@ class LedgerMachine:
         # With a gosub whisper Asterisk sends QueueCallerLeave when the member picks up,
         # before the whisper; the caller waited on until it hung up.
         stint.left_at = gone_at
-        answered = [s for s in call.stints if s.connected_at is not None]
-        call.answered_at = answered[0].connected_at if answered else None
-        call.answered_by = answered[-1].agent if answered else None
+        _recount_answer(call)
 
     def _on_agent_complete(self, ev: Event, ts: float) -> None:
         key = (ev.get("Queue", ""), ev.get("Interface", ""))
@@ -792,12 +816,28 @@ class LedgerMachine:
         """
         linkedid = ev.get("Linkedid", "")
         call = self.calls.get(linkedid) or self.ended.get(linkedid)
-        if call is None or call.direction != "inbound":
-            return
         queue = ev.get("Queue", "")
         talk, hold = ev.get("TalkTime", ""), ev.get("HoldTime", "")
         talk_s = int(talk) if talk.isdigit() else None
         hold_s = int(hold) if hold.isdigit() else None
+        if call is None and ev.get("Reason") == "caller" and not talk_s:
+            # No channel named: the caller's Cdr, before or after, names the member.
+            agent = agent_id(ev.get("Interface")) or ev.get("MemberName") or ""
+            recent = list(self.calls.values()) + list(reversed(self.ended.values()))[:64]
+            for other in recent:
+                for pending in other.stints:
+                    claimed = pending.cdr_member is not None and pending.cdr_member[0] == agent
+                    answered = pending.cdr_answered and pending.agent == agent and \
+                        pending.connected_at is not None and ts - pending.connected_at < 60
+                    if other.direction == "inbound" and (claimed or answered):
+                        self._unbridged_evidence(other, pending, ts, hold_s)
+                        self._reconsider(other, ts)
+                        return
+            self.unbridged_completes[agent] = (ts, hold_s)
+            while len(self.unbridged_completes) > 256:
+                self.unbridged_completes.popitem(last=False)
+        if call is None or call.direction != "inbound":
+            return
         stint = call.stint_for(queue)
         if stint is None:
             # Joined, answered and completed while we could not see: Asterisk's figures.
@@ -814,8 +854,7 @@ class LedgerMachine:
                 # Adopted from the channel list (a channel name): the queue names the member.
                 stint.agent = agent_id(interface) or stint.agent
                 stint.interface = interface or stint.interface
-                connected = [s for s in call.stints if s.connected_at is not None]
-                call.answered_by = connected[-1].agent
+                _recount_answer(call)
             stint.ended_at = stint.ended_at or ts
             stint.asterisk_talk_s = talk_s if talk_s is not None else stint.asterisk_talk_s
             stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
@@ -871,30 +910,62 @@ class LedgerMachine:
         if ev.get("UserField") == v.FALLBACK_USERFIELD and not call.fallback_routed:
             call.fallback_routed = True
             changed = True
+        # The caller's queued channel: what Queue() dialled, a member, is its destination.
         destination = ev.get("DestinationChannel") or ""
         if (ev.get("Disposition") == "ANSWERED" and ev.get("LastApplication") == "Queue"
-                and destination and not self._is_caller_channel(call, destination)):
+                and destination):
+            agent = agent_id(destination) or destination
             for stint in reversed(call.stints):
                 if stint.caller_uniqueid != uniqueid:
                     continue
                 if stint.gap and stint.connected_at is None and stint.result in (WAITING,
                                                                                  UNKNOWN):
-                    stint.gap = False
-                    stint.measured = False
-                    stint.connected_at = stint.left_at = stint.left_at or ts
-                    stint.ended_at = stint.ended_at or ts
-                    stint.agent = agent_id(destination)
-                    stint.result = ANSWERED
-                    call.answered_at = call.answered_at or stint.connected_at
-                    call.answered_by = stint.agent
-                    changed = True
+                    # ANSWERED says the member picked up, not that the caller was still
+                    # there: a caller gone during the whisper gets the same Cdr (seen live,
+                    # tests/fixtures/whisper_hangup_ast23), and that member's AgentComplete
+                    # with TalkTime 0 (before or after it) tells them apart.
+                    gone = self.unbridged_completes.pop(agent, None)
+                    if gone is not None and abs(ts - gone[0]) < 60:
+                        self._unbridged_evidence(call, stint, gone[0], gone[1])
+                        changed = True
+                    elif call.ended_at is None:
+                        stint.cdr_member = (agent, ts)  # settled by AgentComplete or the end
+                    else:
+                        self._answer_from_cdr(call, stint, agent, ts)
+                        changed = True
                 break
         if changed:
             self._reconsider(call, ts)
 
-    def _is_caller_channel(self, call: Call, name: str) -> bool:
-        return any(c.name == name and c.caller_side for c in self.channels.values()
-                   if c.linkedid == call.linkedid)
+    def _unbridged_evidence(self, call: Call, stint: Stint, at: float,
+                            hold_s: int | None) -> None:
+        """Asterisk said (after a gap) that this stint's caller was gone before the bridge:
+        an answer taken from the caller's Cdr alone is taken back."""
+        stint.gap = False
+        stint.measured = False
+        stint.cdr_member = None
+        if stint.cdr_answered:
+            stint.cdr_answered = False
+            stint.connected_at = None
+            stint.agent = None
+            _recount_answer(call)
+        stint.left_at = stint.left_at or at
+        stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
+        stint.abandon_seen = True
+        stint.unbridged = True
+        stint.result = ABANDONED
+
+    def _answer_from_cdr(self, call: Call, stint: Stint, agent: str, at: float) -> None:
+        stint.gap = False
+        stint.measured = False
+        stint.cdr_member = None
+        stint.cdr_answered = True
+        stint.connected_at = stint.left_at = stint.left_at or at
+        stint.ended_at = stint.ended_at or at
+        stint.agent = agent
+        stint.result = ANSWERED
+        call.answered_at = call.answered_at or stint.connected_at
+        call.answered_by = stint.agent
 
     def _reconsider(self, call: Call, ts: float) -> None:
         """Evidence about an ended call arrived late (after its last Hangup): decide again."""

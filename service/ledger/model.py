@@ -81,6 +81,10 @@ class Stint:
     awaiting_bridge: bool = False
     # A CONNECT came, but the caller had hung up before the bridge (during the whisper).
     unbridged: bool = False
+    # After a gap, the caller's Cdr said ANSWERED by this member (and when): an answer
+    # unless that member's AgentComplete says TalkTime 0 before the call ends.
+    cdr_member: tuple[str, float] | None = None
+    cdr_answered: bool = False  # answered on the Cdr's word alone (see cdr_member)
     rings: list[RingAttempt] = field(default_factory=list)
 
     @property
