@@ -42,18 +42,22 @@ FREE_PER_ADDRESS = 30
 MAX_WAIT_S = FAILURE_WINDOW.total_seconds()
 
 
+FIRST_WAIT_S = 30.0
+
+
 def login_wait(free: int) -> Callable[[int, float], float]:
     """The throttle rule for one key: after ``free`` failures, the next attempt waits
-    1 s, then 2, 4, 8 ... (capped at the 15-minute window) after the last one.
+    30 s after the last one, then 1 min, 2, 4, 8 (capped at the 15-minute window): a guesser
+    gets a few dozen tries an hour, the owner who mistyped waits half a minute.
 
     >>> rule = login_wait(5)
-    >>> rule(4, 0.0), rule(5, 0.0), rule(5, 1.5), rule(8, 3.0), rule(50, 0.0)
-    (0.0, 1.0, 0.0, 5.0, 900.0)
+    >>> rule(4, 0.0), rule(5, 0.0), rule(5, 31.0), rule(8, 40.0), rule(50, 0.0)
+    (0.0, 30.0, 0.0, 200.0, 900.0)
     """
     def wait(failures: int, since_last_s: float) -> float:
         if failures < free:
             return 0.0
-        delay = min(MAX_WAIT_S, 2.0 ** min(failures - free, 20))
+        delay = min(MAX_WAIT_S, FIRST_WAIT_S * 2.0 ** min(failures - free, 20))
         return max(0.0, delay - since_last_s)
 
     return wait
