@@ -53,6 +53,7 @@ from service.clients.model import (
     RepeatRule,
     Span,
     UnknownDidRoute,
+    WallboardRule,
     normalise_did,
 )
 
@@ -259,9 +260,12 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "open_days", "greeting", "whisper", "queue", "queue_timeout", "priority",
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
-                "greeting_script", "notes", "reports", "outbound")
+                "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
+                "overage_price", "service_level", "retention",
+                "wallboard", "outbound")
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
-                 "callback_deadline", "repeat", "queue_timeout", "after_timeout")
+                 "callback_deadline", "repeat", "queue_timeout", "after_timeout",
+                 "plan_counts", "service_level", "retention", "wallboard")
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -339,7 +343,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         r.error(code_node, path, "voicemail (a mailbox) is required when closed or after_timeout "
                             "leads to voicemail")
     reports = r.mapping(fields.get("reports"), f"{path}.reports",
-                        ("webhook", "webhook_secret", "email"))
+                        ("webhook", "webhook_secret", "email", "contacts", "push"))
     webhook = r.pattern(reports.get("webhook"), f"{path}.reports.webhook", _URL,
                         "an http(s) URL")
     webhook_secret = r.scalar(reports.get("webhook_secret"), f"{path}.reports.webhook_secret")
@@ -353,6 +357,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
             emails.append(email)
     outbound = _outbound(r, fields.get("outbound"), f"{path}.outbound")
     plan = r.integer(fields.get("plan_calls"), f"{path}.plan_calls", 0, 10_000_000)
+    report_settings = _report_settings(r, fields, reports, path)
     priority = r.integer(fields.get("priority"), f"{path}.priority", 0, 100)
     if len(r.errors) > before:
         return None
@@ -372,7 +377,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         greeting_script=r.scalar(fields.get("greeting_script"), f"{path}.greeting_script") or "",
         notes=r.scalar(fields.get("notes"), f"{path}.notes") or "",
         report_webhook=webhook, report_webhook_secret=webhook_secret,
-        report_emails=tuple(emails), outbound=outbound)
+        report_emails=tuple(emails), **report_settings, outbound=outbound)
 
 
 def _outbound(r: _Reader, node: yaml.Node | None, path: str) -> OutboundRules:
@@ -441,6 +446,63 @@ def _e164_prefix(text: str) -> str | None:
     return None
 
 
+
+
+def _push(r: _Reader, node: yaml.Node | None, path: str) -> dict[str, Any]:
+    """``immediate``, ``digest 30m``, ``daily`` (08:00), ``daily 18:30`` or ``off``."""
+    text = r.scalar(node, path)
+    if text is None:
+        return {}
+    mode, _, rest = text.strip().lower().partition(" ")
+    rest = rest.strip()
+    if mode in ("immediate", "off") and not rest:
+        return {"push_mode": mode}
+    if mode == "digest":
+        match = _DURATION.match(rest)
+        if match and float(match.group(1)) > 0:
+            every = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[
+                match.group(2) or "s"]
+            if every >= 60:
+                return {"push_mode": "digest", "push_every_s": every}
+        r.error(node, path, f"{text!r}: a digest needs its interval, at least 1m "
+                            "(e.g. 'digest 30m')")
+        return {}
+    if mode == "daily":
+        at = re.fullmatch(r"(\d{1,2}):(\d{2})", rest) if rest else None
+        if not rest:
+            return {"push_mode": "daily", "push_daily_at": time(8, 0)}
+        if at and int(at.group(1)) < 24 and int(at.group(2)) < 60:
+            return {"push_mode": "daily",
+                    "push_daily_at": time(int(at.group(1)), int(at.group(2)))}
+        r.error(node, path, f"{text!r}: daily takes a time, e.g. 'daily 08:00'")
+        return {}
+    r.error(node, path, f"{text!r} is not immediate, 'digest <interval>', 'daily [HH:MM]' "
+                        "or off")
+    return {}
+
+
+def _report_settings(r: _Reader, fields: dict[str, yaml.Node], reports: dict[str, yaml.Node],
+                     path: str) -> dict[str, Any]:
+    """The monthly report's and pushes' settings of a client (docs/reports.md)."""
+    out: dict[str, Any] = {}
+    for key in ("name_ja", "name_en"):
+        value = r.scalar(fields.get(key), f"{path}.{key}")
+        if value:
+            out[key] = value
+    price = r.integer(fields.get("overage_price"), f"{path}.overage_price", 0, 1_000_000)
+    if price is not None:
+        out["overage_price"] = price
+    contacts = []
+    for item in r.sequence(reports.get("contacts"), f"{path}.reports.contacts"):
+        email = r.pattern(item, f"{path}.reports.contacts", _EMAIL, "an e-mail address")
+        if email:
+            contacts.append(email)
+    if contacts:
+        out["report_contacts"] = tuple(contacts)
+    out.update(_push(r, reports.get("push"), f"{path}.reports.push"))
+    return out
+
+
 def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path: str) -> Client:
     """Settings a client may take from ``defaults`` or set itself."""
     changes: dict[str, Any] = {}
@@ -463,7 +525,15 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                         f"{holidays_country!r} is not a country the holidays library knows")
     if "calling_hours" in fields:
         ranges = r.time_range(fields["calling_hours"], f"{path}.calling_hours")
-        if len(ranges) == 1 and not ranges[0][2]:
+        # Opening hours may run past midnight (22:00-06:00); the window in which call backs
+        # may be dialled may not: the guard compares times of one day, so a reversed window
+        # would refuse every call back without a word.
+        if len(ranges) == 1 and not ranges[0][2] and ranges[0][0] > ranges[0][1]:
+            start, end = (f"{x:%H:%M}" for x in ranges[0][:2])
+            r.error(fields["calling_hours"], f"{path}.calling_hours",
+                    f"'{start}-{end}' runs past midnight; call backs may only be dialled "
+                    f"inside one day (callee's local time), e.g. 08:00-21:00")
+        elif len(ranges) == 1 and not ranges[0][2]:
             changes["calling_hours"] = (ranges[0][0], ranges[0][1])
         elif ranges:
             r.error(fields["calling_hours"], f"{path}.calling_hours",
@@ -480,7 +550,48 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
         changes["after_timeout"] = after
     if "repeat" in fields:
         changes["repeat"] = _repeat(r, fields["repeat"], f"{path}.repeat", client.repeat)
+    plan_counts = r.choice(fields.get("plan_counts"), f"{path}.plan_counts",
+                           ("answered", "offered"))
+    if plan_counts:
+        changes["plan_counts"] = plan_counts
+    service_level = r.duration(fields.get("service_level"), f"{path}.service_level")
+    if service_level is not None:
+        changes["service_level_s"] = service_level
+    retention = r.scalar(fields.get("retention"), f"{path}.retention")
+    if retention is not None and retention.lower() in ("none", "forever", "off"):
+        changes["retention_s"] = None
+    elif retention is not None:
+        seconds = r.duration(fields.get("retention"), f"{path}.retention")
+        if seconds is not None and seconds < 86400:
+            r.error(fields["retention"], f"{path}.retention",
+                    f"{retention!r} is shorter than a day")
+        elif seconds is not None:
+            changes["retention_s"] = seconds
+    if "wallboard" in fields:
+        changes["wallboard"] = _wallboard(r, fields["wallboard"], f"{path}.wallboard",
+                                          client.wallboard)
     return replace(client, **changes)
+
+
+def _wallboard(r: _Reader, node: yaml.Node, path: str, base: WallboardRule) -> WallboardRule:
+    """``{service_level_target: 80%, long_wait: 60s}`` (the service level's threshold is the
+    client's ``service_level``, the same for the wallboard and the monthly report)."""
+    fields = r.mapping(node, path, ("service_level_target", "long_wait"))
+    wait = r.duration(fields.get("long_wait"), f"{path}.long_wait")
+    target_text = r.scalar(fields.get("service_level_target"), f"{path}.service_level_target")
+    target = base.service_level_target
+    if target_text is not None:
+        match = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)\s*%", target_text)
+        if match and float(match.group(1)) <= 100:
+            target = float(match.group(1)) / 100
+        else:
+            r.error(fields["service_level_target"], f"{path}.service_level_target",
+                    f"{target_text!r} is not a percentage (e.g. 80%)")
+    if wait is not None and wait <= 0:
+        r.error(fields["long_wait"], f"{path}.long_wait", "must be longer than 0s")
+    return WallboardRule(
+        service_level_target=target,
+        long_wait_s=wait if wait and wait > 0 else base.long_wait_s)
 
 
 def _repeat(r: _Reader, node: yaml.Node, path: str, base: RepeatRule) -> RepeatRule:

@@ -19,7 +19,6 @@ from service.clients.model import Directory
 SEGMENTS = {
     "orikaeshi/repeat-caller": "Repeat caller.",
     "orikaeshi/call-number": "Call number",
-    "orikaeshi/no-callback-since": "No call back since",
     "orikaeshi/whisper-unknown": "Call to a number of no client.",
     "orikaeshi/whisper-transfer": "Transferred by an operator.",
     "orikaeshi/escalation-complaint": "Escalated: complaint.",
