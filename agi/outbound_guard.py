@@ -61,9 +61,14 @@ class HandsetDial:
     operator: str
     uniqueid: str | None
     pbx_host: str | None
+    placed_decision: int | None = None  # OUTBOUND_DECISION: click-to-call already decided
 
 
 OutboundCheck = Callable[[HandsetDial, datetime], Awaitable[OutboundDecision]]
+
+
+def _decision_id(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 19 else None
 
 
 def answer(decision: OutboundDecision | None) -> list[tuple[str, str]]:
@@ -104,7 +109,8 @@ async def outbound_guard(request: AgiRequest) -> None:
         dial = HandsetDial(number=number, client=directory.clients.get(code) if code else None,
                            client_code=code or None, operator=operator,
                            uniqueid=uniqueid if _UNIQUEID.match(uniqueid) else None,
-                           pbx_host=peer[0] if peer else None)
+                           pbx_host=peer[0] if peer else None,
+                           placed_decision=_decision_id(headers.get("agi_arg_3", "")))
         try:
             async with asyncio.timeout(DECISION_TIMEOUT_S):
                 decision = await check(dial, context.clock())

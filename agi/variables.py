@@ -59,3 +59,7 @@ OUTBOUND_ALLOWED = "OUTBOUND_ALLOWED"  # "1" may Dial; anything else is refused
 OUTBOUND_RULE = "OUTBOUND_RULE"        # allowed | calling_hours | max_attempts | do_not_call ...
 OUTBOUND_PROMPT = "OUTBOUND_PROMPT"    # the refusal the operator hears
 OUTBOUND_ORDER = (OUTBOUND_ALLOWED, OUTBOUND_RULE, OUTBOUND_PROMPT)
+# Set by click-to-call / scheduled call backs on the Originate: the outbound_decisions row
+# that already allowed this call, so the guard in the outbound context does not count it
+# twice (the AGI checks that the row exists, is fresh and is for this callee).
+OUTBOUND_DECISION = "OUTBOUND_DECISION"

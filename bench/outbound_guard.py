@@ -17,15 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
+from repeat_lookup import summary  # the same figures as the repeat-lookup bench
 
 from agi.context import AgiContext
 from agi.outbound_guard import HandsetDial, outbound_guard
@@ -48,13 +49,6 @@ RULES = """    outbound:
       min_gap: 10m
       do_not_call: [{number: 03-1234-0000, reason: workplace}, {prefix: "0120", reason: x}]
 """
-
-
-def summary(label: str, samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000  # noqa: E731
-    return (f"{label:40} n={len(ordered):>6,}  p50 {p(0.50):6.3f} ms  p99 {p(0.99):6.3f} ms  "
-            f"max {ordered[-1] * 1000:7.2f} ms  mean {statistics.mean(ordered) * 1000:6.3f} ms")
 
 
 async def ensure(server: str, history: int) -> str:

@@ -201,7 +201,8 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
             checked = await check_outbound(conn, dial.client, dial.number, path="handset",
                                            now=now, requested_by=dial.operator,
                                            operator=dial.operator, pbx_id=pbx_id,
-                                           uniqueid=dial.uniqueid)
+                                           uniqueid=dial.uniqueid,
+                                           placed_decision=dial.placed_decision)
         return checked.decision
 
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,

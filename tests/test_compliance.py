@@ -400,3 +400,41 @@ async def test_scheduled_call_backs_under_the_policy(pool) -> None:
     assert [tuple(d) for d in decisions] == [
         ("scheduled", False, "calling_hours", None), ("scheduled", False, "do_not_call", None),
         ("scheduled", True, "allowed", "failed"), ("scheduled", True, "allowed", "originated")]
+
+
+async def test_a_placed_call_back_is_confirmed_once_by_the_handset_guard(pool) -> None:
+    """Click-to-call decided (and counted) before its Originate; the guard in the outbound
+    context confirms that decision once. A repeated, stale or other callee's id is decided
+    afresh (and with a limit of one a day, refused)."""
+    from service.store.compliance_sql import set_result
+
+    async with pool.acquire() as conn:
+        _, directory = await load_document(conn, LIMITED, "limited.yaml")
+        ksl = directory.clients["KSL"]
+        at = datetime(2026, 6, 10, 10, tzinfo=TOKYO)
+        clicked = await check_outbound(conn, ksl, "09011112222", path="click_to_call", now=at,
+                                       requested_by="sup", operator="201")
+        await set_result(conn, clicked.decision_id, "originated")
+
+        async def handset(number: str, decision: int, when: datetime) -> tuple[bool, str]:
+            checked = await check_outbound(conn, ksl, number, path="handset", now=when,
+                                           requested_by="201", operator="201",
+                                           placed_decision=decision)
+            return checked.decision.allowed, checked.decision.rule
+
+        other = await check_outbound(conn, ksl, "09033334444", path="click_to_call", now=at,
+                                     requested_by="sup", operator="201")
+        await set_result(conn, other.decision_id, "originated")
+        # Another callee's id does not let this number through: decided afresh (limit hit).
+        assert await handset("09011112222", other.decision_id, at) == (False, "max_attempts")
+        assert await handset("09011112222", clicked.decision_id, at) == (True, "allowed")
+        # Used once: a second call with the same id is a new attempt, over the limit.
+        assert await handset("09011112222", clicked.decision_id, at) == (False, "max_attempts")
+        # Stale (over five minutes): decided afresh.
+        assert await handset("09033334444", other.decision_id,
+                             at + timedelta(minutes=6)) == (False, "max_attempts")
+        rows = await conn.fetch("SELECT path, allowed, result FROM outbound_decisions "
+                                "ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("click_to_call", True, "dialled"), ("click_to_call", True, "originated"),
+        ("handset", False, None), ("handset", False, None), ("handset", False, None)]

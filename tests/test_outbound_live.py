@@ -17,6 +17,7 @@ Run when ``ASTERISK_BIN`` gives a binary; skipped otherwise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -84,6 +85,12 @@ exten => 209,1,Set(CHANNEL(accountcode)=KSL)
  same => n,Set(GLOBAL(ORIKAESHI_AGI)=agi://127.0.0.1:{dead_port})
  same => n,Goto(test-outbound,${{DIALLED}},1)
 
+; Operator 201's phone as click-to-call rings it (PbxConfig.phone_channel): it answers.
+[test-phone]
+exten => 201,1,Answer()
+ same => n,Wait(15)
+ same => n,Hangup()
+
 [test-callee]
 exten => _0X.,1,Answer()
  same => n,Wait(1)
@@ -108,7 +115,8 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
             return (await check_outbound(conn, dial.client, dial.number, path="handset",
                                          now=at, requested_by=dial.operator,
                                          operator=dial.operator, pbx_id="live",
-                                         uniqueid=dial.uniqueid)).decision
+                                         uniqueid=dial.uniqueid,
+                                         placed_decision=dial.placed_decision)).decision
 
     cache = RoutingCache()
     cache.directory = directory
@@ -166,6 +174,23 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
                                           "WHERE id = $1", scheduled)
             assert not clicked.placed and "do-not-call" in clicked.reason
             assert row["state"] == "refused" and "workplace" in row["last_reason"]
+            # Click-to-call into the guarded context: decided once before the Originate, the
+            # guard confirms that decision (no second attempt), the callee is dialled.
+            phone = dataclasses.replace(pbx.pbx_config, phone_channel="Local/{ext}@test-phone/n",
+                                        callback_context="test-outbound")
+            start = len(events)
+            async with pool.acquire() as conn:
+                placed = await place_callback(control, conn, phone, client="KSL",
+                                              number="09077778888", operator="201",
+                                              requested_by="sup301", now=DAYTIME)
+            assert placed.placed, placed
+            for _ in range(200):
+                if any(e.get("Event") == "Newexten" and e.get("Context") == "test-callee"
+                       and e.get("Exten") == "09077778888" for e in events[start:]):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the click-to-call never reached the callee")
             # The service unreachable: refused, fail closed.
             assert await dial(control, "09055556666", handset="209") == \
                 "orikaeshi/outbound-guard-unavailable"
@@ -186,7 +211,9 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
         ("handset", "+81312340000", False, "do_not_call"),
         ("click_to_call", "+81312340000", False, "do_not_call"),
         ("scheduled", "+81312340000", False, "do_not_call"),
+        ("click_to_call", "+819077778888", True, "allowed"),
     ]
+    assert rows[-1]["result"] == "dialled"  # confirmed by the guard, counted once
     late = rows[0]
     assert (late["client"], late["operator"], late["decided_at"]) == ("KSL", "201", LATE)
     assert late["callee_local"] == "2026-06-10T22:30:00+09:00"

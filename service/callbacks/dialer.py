@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from agi.variables import OUTBOUND_DECISION
 from service.ami.adapter import AmiClient, AmiError
 from service.clients.model import Client
 from service.clients.store import current_directory
@@ -103,6 +104,9 @@ async def place_callback(ami: AmiClient | None, conn: asyncpg.Connection, pbx: P
         "Context": pbx.callback_context, "Exten": dial_string(e164), "Priority": "1",
         "CallerID": _caller_id(rules.name, rules.dids[0] if rules.dids else ""),
         "Account": client, "Timeout": "30000", "Async": "true",
+        # The guard in the outbound context confirms this decision instead of counting the
+        # call a second time (dialplan/outbound-guard.conf).
+        "Variable": f"{OUTBOUND_DECISION}={checked.decision_id}",
     }
     try:
         answer = await ami.send_action(action)

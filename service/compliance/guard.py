@@ -43,9 +43,23 @@ async def check_outbound(conn: asyncpg.Connection, client: Client | None, number
                          path: str, now: datetime, requested_by: str | None,
                          operator: str | None, override: Override | None = None,
                          pbx_id: str | None = None, uniqueid: str | None = None,
-                         default_tz: str = "Asia/Tokyo") -> Checked:
-    """Decide (policy.decide_outbound) and record the decision; returns both."""
+                         default_tz: str = "Asia/Tokyo",
+                         placed_decision: int | None = None) -> Checked:
+    """Decide (policy.decide_outbound) and record the decision; returns both.
+
+    ``placed_decision``: the handset path of a call back that click-to-call or the scheduler
+    already decided and Originated (``OUTBOUND_DECISION`` on the channel).  When that row is
+    fresh, allowed and for this callee, it is confirmed (``result = dialled``) and returned:
+    one call, one attempt.  Anything else is decided afresh."""
     e164 = to_e164(number)
+    if placed_decision is not None and e164 is not None:
+        row = await compliance_sql.confirm_placed(conn, placed_decision, e164, now)
+        if row is not None:
+            log.info("outbound_confirmed", decision=placed_decision, path=row["path"],
+                     callee=mask(e164))
+            return Checked(OutboundDecision(
+                True, "allowed", f"{row['reason']} (decided at {row['path']})",
+                row["callee_zone"] or default_tz, None), placed_decision, e164)
     rules = client.outbound if client else OutboundRules()
     window = client.calling_hours if client else LAW_WINDOW
     tz = client.timezone if client else default_tz

@@ -54,5 +54,20 @@ async def record_decision(conn: asyncpg.Connection, decision: OutboundDecision, 
 
 
 async def set_result(conn: asyncpg.Connection, decision_id: int, result: str) -> None:
-    await conn.execute("UPDATE outbound_decisions SET result = $2 WHERE id = $1",
-                       decision_id, result)
+    # A call the guard already confirmed (``dialled``) keeps that.
+    await conn.execute("UPDATE outbound_decisions SET result = $2 WHERE id = $1 "
+                       "AND result IS NULL", decision_id, result)
+
+
+async def confirm_placed(conn: asyncpg.Connection, decision_id: int, callee_e164: str | None,
+                         now: datetime, max_age_s: float = 300.0) -> asyncpg.Record | None:
+    """The allowed click-to-call / scheduled decision ``decision_id`` for this callee, made
+    at most ``max_age_s`` before ``now`` and not confirmed yet; marked ``dialled`` (once)."""
+    return await conn.fetchrow(
+        """UPDATE outbound_decisions SET result = 'dialled'
+           WHERE id = $1 AND callee_e164 = $2 AND allowed
+             -- NULL: the Originate's answer is not written yet (a phone may answer first)
+             AND (result IS NULL OR result = 'originated')
+             AND path IN ('click_to_call', 'scheduled')
+             AND decided_at <= $3 AND decided_at > $3 - $4 * interval '1 second'
+           RETURNING *""", decision_id, callee_e164, now, max_age_s)

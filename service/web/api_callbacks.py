@@ -64,10 +64,10 @@ async def list_obligations(request: web.Request) -> web.Response:
         names = await page_queries.caller_names(
             conn, [(str(o["client"]), str(o["caller_e164"])) for o in items
                    if o["caller_e164"]])
-        moment = now(request)
-        # Shown before the click: the same policy as the dial (hours, limits, do-not-call):
-        # contact_allowed, refusal_reason, refusal_rule, opens_at.
-        await annotate(conn, items, moment)
+        # Shown before the click: the whole outbound policy, as the dial would apply it
+        # (hours in the callee's time, contact limits, do-not-call; docs/compliance.md).
+        await annotate(conn, items, now(request))
+    moment = now(request)
     for item in items:
         # What the worklist shows before any click: who, how many missed calls, and
         # whether 発信 is allowed now (and if not, when it opens).
@@ -165,25 +165,22 @@ def refusal_code(result: CallbackResult) -> str:
 
     >>> refusal_code(CallbackResult(False, "refused: 03:22 in Asia/Tokyo is outside ..."))
     'outside_calling_hours'
+    >>> refusal_code(CallbackResult(False, "refused: the number is on ...", 1, "do_not_call"))
+    'do_not_call'
     >>> refusal_code(CallbackResult(True, "dialling")), refusal_code(
     ...     CallbackResult(False, "no AMI session to the PBX"))
     ('dialling', 'no_pbx_link')
     """
     if result.placed:
         return "dialling"
-    if result.rule is not None:
-        return REFUSAL_CODES.get(result.rule, "failed")
+    # The outbound policy's rule (docs/compliance.md): hours, limits, do-not-call.
+    if result.rule in ("do_not_call", "max_attempts", "min_gap"):
+        return {"do_not_call": "do_not_call"}.get(result.rule, "contact_limit")
     if result.reason.startswith("refused:"):
         return "outside_calling_hours"
     if result.reason == "no AMI session to the PBX":
         return "no_pbx_link"
     return "failed"
-
-
-# The outbound policy's rules (service.compliance.policy.RULES) as the pages' codes.
-REFUSAL_CODES = {"calling_hours": "outside_calling_hours", "do_not_call": "do_not_call",
-                 "max_attempts": "contact_limit", "min_gap": "contact_limit",
-                 "not_callable": "not_callable", "unavailable": "failed"}
 
 
 @allow("admin", "supervisor", "operator")

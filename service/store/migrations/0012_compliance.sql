@@ -142,7 +142,7 @@ CREATE TABLE reconcile_runs (
 -- placed by the service at run_at through the same policy as a click (path 'scheduled').
 CREATE TABLE scheduled_callbacks (
     id            bigserial   PRIMARY KEY,
-    obligation_id bigint      REFERENCES callback_obligations (id),
+    obligation_id bigint      REFERENCES callback_obligations (id) ON DELETE SET NULL,
     client        text        NOT NULL,
     callee_e164   text        NOT NULL,
     operator      text        NOT NULL,            -- whose phone rings first
