@@ -92,6 +92,14 @@ class Client:
     report_webhook: str | None = None       # 受電報告 by HTTP POST (HMAC-signed)
     report_webhook_secret: str | None = None
     report_emails: tuple[str, ...] = ()     # and/or by e-mail
+    # --- call flows (docs/callflows.md) ---
+    language: str = "ja"                    # prompts: ja (Open JTalk) or en (on request)
+    spoken_name: str = ""                   # the name as prompts say it (霞法律事務所)
+    supervisor_wait_s: int = 60             # escalated caller: then back to the operators
+    recording: str = "none"                 # all | none | on_demand (MixMonitor)
+    recording_notice: bool = False          # the caller is told the call is recorded
+    wrapup_s: int = 0                       # after-call work time (queue member wrapuptime)
+    dispositions: tuple[str, ...] = ()      # codes an operator picks for an answered call
 
 
 @dataclass(frozen=True)

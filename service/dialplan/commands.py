@@ -12,7 +12,7 @@ from service.clients.model import Directory
 from service.clients.schema import ClientsFileError
 from service.config import Config
 from service.dialplan.check import check_directory, check_variables
-from service.dialplan.prompts import generate, needed_prompts, tools_available
+from service.dialplan.prompts import generate, missing_tools, needed_prompts
 from service.dialplan.render import render_fallback
 
 
@@ -104,9 +104,10 @@ async def prompts_command(args: argparse.Namespace, config: Config) -> int:
     if directory is None:
         return 2
     prompts = needed_prompts(directory)
-    if args.list or not tools_available():
+    missing = missing_tools(prompts)
+    if args.list or missing:
         if not args.list:
-            print("espeak-ng and sox are not installed: record these files instead "
+            print(", ".join(missing) + " not installed: record these files instead "
                   "(8 kHz mono WAV), or install them and run this again:", file=sys.stderr)
         for prompt in prompts:
             print(f"{args.out / prompt.name}.wav\t{prompt.text}")
