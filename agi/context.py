@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.callbacks.escalation import FeatureCodeEscalation
+from service.callflows.runtime import CallFlows
 from service.clock import utc_now
 from service.routing.cache import RoutingCache
 from service.routing.repeat import NoHistory, RepeatLookup
@@ -23,3 +24,5 @@ class AgiContext:
     record_escalation: Callable[[FeatureCodeEscalation], Awaitable[None]] | None = None
     # Records a listen/whisper/barge by feature code: (supervisor, operator, mode).
     record_spy: Callable[[str, str, str], Awaitable[None]] | None = None
+    # The call flows' routes (safetynet, handraise, presence, recording): database and PBXs.
+    callflows: CallFlows | None = None

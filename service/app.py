@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from agi.callflows import add_callflow_routes
 from agi.context import AgiContext
 from agi.escalate import escalate
 from agi.route import route
@@ -39,6 +40,7 @@ from service.callbacks.escalation import FeatureCodeEscalation, record_feature_c
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
+from service.callflows.runtime import CallFlows
 from service.clients.model import Directory
 from service.clock import Clock, utc_now
 from service.config import Config
@@ -145,13 +147,15 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
-                         record_spy=record_spy)
+                         record_spy=record_spy,
+                         callflows=CallFlows(app[POOL], config.pbxs, app[CLOCK]))
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions)
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
+    add_callflow_routes(server)
     await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     yield

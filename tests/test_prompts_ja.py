@@ -183,8 +183,8 @@ def test_callflow_settings_in_the_clients_file() -> None:
             wsh.wrapup_s, wsh.dispositions) == \
         ("en", 45, "all", True, 15, ("message_taken", "info_given", "wrong_number"))
     ksl = SAMPLE.clients["KSL"]
-    assert (ksl.language, ksl.supervisor_wait_s, ksl.recording, ksl.dispositions) == \
-        ("ja", 60, "none", ())
+    assert (ksl.language, ksl.supervisor_wait, ksl.recording, ksl.dispositions) == \
+        ("ja", 30, "none", ())  # waits for a supervisor as long as in its queue
     bad = text.replace("supervisor_wait: 45s", "supervisor_wait: 2h").replace(
         "recording: all", "recording: sometimes").replace("info_given,", "Info Given,")
     with pytest.raises(ClientsFileError) as caught:

@@ -95,11 +95,18 @@ class Client:
     # --- call flows (docs/callflows.md) ---
     language: str = "ja"                    # prompts: ja (Open JTalk) or en (on request)
     spoken_name: str = ""                   # the name as prompts say it (霞法律事務所)
-    supervisor_wait_s: int = 60             # escalated caller: then back to the operators
+    # An escalated caller waits this long for a supervisor, then goes back to the operators,
+    # first in line (None: the client's queue_timeout).
+    supervisor_wait_s: int | None = None
     recording: str = "none"                 # all | none | on_demand (MixMonitor)
     recording_notice: bool = False          # the caller is told the call is recorded
     wrapup_s: int = 0                       # after-call work time (queue member wrapuptime)
     dispositions: tuple[str, ...] = ()      # codes an operator picks for an answered call
+
+    @property
+    def supervisor_wait(self) -> int:
+        """Seconds an escalated caller waits for a supervisor before going back home."""
+        return self.supervisor_wait_s or self.queue_timeout_s
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ SEGMENTS = {
     "orikaeshi/escalation-menu": ("エスカレーション。苦情は1、オペレーターへの苦情は2、"
                                   "お支払いのトラブルは3、その他は9を押してください。"),
     # Escalation safety net: the caller comes back from the supervisors' queue.
-    "orikaeshi/safety-net": "スーパーバイザー不在のため、戻ったお客様です。",
+    "orikaeshi/safety-net": "スーパーバイザー不在。",
     # 手上げ with hold (dialplan/handraise.conf).
     "orikaeshi/handraise-alert": "手上げです。オペレーターが支援を求めています。",
     "orikaeshi/handraise-held": "お客様を保留にしました。スーパーバイザーを呼んでいます。",

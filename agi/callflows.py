@@ -1,0 +1,13 @@
+"""The call flows' FastAGI routes, registered together (docs/callflows.md)."""
+
+from __future__ import annotations
+
+from agi.safetynet import safetynet
+from agi.server import AgiServer
+
+ROUTES = {"safetynet": safetynet}
+
+
+def add_callflow_routes(server: AgiServer) -> None:
+    for path, endpoint in ROUTES.items():
+        server.add_route(path, endpoint)
