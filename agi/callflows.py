@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from agi.handraise import handraise
 from agi.safetynet import safetynet
 from agi.server import AgiServer
 
-ROUTES = {"safetynet": safetynet}
+ROUTES = {"safetynet": safetynet, "handraise": handraise}
 
 
 def add_callflow_routes(server: AgiServer) -> None:

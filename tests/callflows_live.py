@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,9 @@ orikaeshi_escalate => *9,self,Gosub(orikaeshi-escalate-menu,s,1)
 orikaeshi_handraise => *8,self,Gosub(orikaeshi-handraise,s,1)
 """
 
+# app_confbridge does not load without its file; the default profiles are enough.
+CONFBRIDGE = "[general]\n[default_bridge]\ntype = bridge\n[default_user]\ntype = user\n"
+
 
 def extensions(agi_port: int, phones: str, globals_extra: str = "") -> str:
     """extensions.conf: our includes and the test's simulated phones ([test-operators])."""
@@ -74,6 +78,7 @@ class LivePbx:
     control: AmiClient
     pool: asyncpg.Pool
     events: list[AmiMessage] = field(default_factory=list)
+    flows: CallFlows | None = None
 
     def find(self, predicate: Callable[[AmiMessage], bool]) -> AmiMessage | None:
         return next((e for e in self.events if predicate(e)), None)
@@ -119,6 +124,9 @@ def install_prompts(pbx: LiveAsterisk) -> None:
                     dirs_exist_ok=True)
     for name in ("beep", "vm-intro", "vm-goodbye", "auth-thankyou", "pbx-transfer"):
         silent_prompt(pbx.sounds / f"{name}.wav")
+    # Music on hold: any audio will do (a class with no files is disabled).
+    shutil.copy(REPO / "dialplan" / "sounds" / "orikaeshi" / "escalation-menu.wav",
+                pbx.root / "data" / "moh" / "hold.wav")
     for digit in range(0, 21):
         silent_prompt(pbx.sounds / "digits" / f"{digit}.wav")
 
@@ -133,12 +141,17 @@ async def live_pbx(pool: asyncpg.Pool, tmp_path: Path, directory: Directory, pho
                        queues=queues or (REPO / "dialplan" / "queues.conf.sample").read_text(),
                        voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": render_fallback(directory),
-                                    "features.conf": FEATURES})
+                                    "features.conf": FEATURES,
+                                    "confbridge.conf": CONFBRIDGE})
     install_prompts(pbx)
     pbx.start()
     cache = RoutingCache()
     cache.directory = directory
-    flows = CallFlows(pool, (pbx.pbx_config,), clock)
+    holder: dict[str, AmiClient] = {}
+    # The phones are Local channels into [test-operators]; actions go through the control AMI.
+    pbx_config = dataclasses.replace(pbx.pbx_config,
+                                     phone_channel="Local/{ext}@test-operators/n")
+    flows = CallFlows(pool, (pbx_config,), clock, ami_of=lambda _pbx_id: holder.get("ami"))
     agi = AgiServer(state=AgiContext(cache, SqlRepeatLookup(pool), repeat_timeout_s=2,
                                      callflows=flows))
     agi.add_route("route", route)
@@ -149,7 +162,8 @@ async def live_pbx(pool: asyncpg.Pool, tmp_path: Path, directory: Directory, pho
     try:
         async with ledger_and_control(pbx, pool, config_for(tmp_path), members,
                                       events) as control:
-            yield LivePbx(pbx, control, pool, events)
+            holder["ami"] = control
+            yield LivePbx(pbx, control, pool, events, flows)
     finally:
         await agi.close()
         pbx.stop()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from service.ami.adapter import AmiClient
 from service.config import PbxConfig
 
 
@@ -20,6 +21,8 @@ class CallFlows:
     pool: asyncpg.Pool
     pbxs: Sequence[PbxConfig]
     clock: Callable[[], datetime]
+    # This instance's logged-in AMI session to a PBX (by id), if it holds one.
+    ami_of: Callable[[str], AmiClient | None] = lambda _pbx_id: None
 
     def pbx_for(self, host: str | None) -> PbxConfig:
         """The PBX whose AMI host opened the FastAGI session (the first one if none

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from service.ledger.model import OUTCOMES
 from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
+from service.web.api_callflows import CALLFLOW_ENDPOINTS
 from service.web.auth import Handler, public
 
 STATIC = Path(__file__).with_name("static")
@@ -90,6 +91,7 @@ ENDPOINTS = (
                    "client": "client users only", "extension": "phone", "display_name": ""}),
     Endpoint("GET", "/api/stream", stream.stream,
              "Server-Sent Events: call, ring, alert, resync"),
+    *(Endpoint(*endpoint) for endpoint in CALLFLOW_ENDPOINTS),
 )
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",

@@ -26,6 +26,8 @@ CREATE TABLE handraises (
     client           text,
     operator         text        NOT NULL,
     caller_channel   text        NOT NULL,
+    operator_channel text,                   -- the operator's phone in the consult room
+    supervisor_channel text,                 -- the supervisor's phone in the consult room
     via              text        NOT NULL CHECK (via IN ('feature_code', 'api')),
     held_at          timestamptz NOT NULL,
     helped_at        timestamptz,            -- a supervisor joined (listen/whisper/take over)
