@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from agi.handraise import handraise
+from agi.recording import recording
 from agi.safetynet import safetynet
 from agi.server import AgiServer
 
-ROUTES = {"safetynet": safetynet, "handraise": handraise}
+ROUTES = {"safetynet": safetynet, "handraise": handraise,
+          "recording": recording}
 
 
 def add_callflow_routes(server: AgiServer) -> None:

@@ -59,4 +59,6 @@ SUP_WAIT = "SUP_WAIT"                 # how long an escalated caller waits for a
 SAFETY_NET = "SAFETY_NET"             # why the caller came back: q-sup's QUEUESTATUS
 SAFETY_PRIO = "SAFETY_PRIO"           # ([globals], optional) QUEUE_PRIO back home; default 100
 SAFETY_WHISPER = "SAFETY_WHISPER"     # the announcement to the operator who takes the caller back
-ROUTE_ORDER = (*ROUTE_ORDER, HOME_QUEUE, HOME_WAIT, SUP_WAIT)
+RECORD_POLICY = "RECORD_POLICY"       # "all": MixMonitor from the start; "on_demand": on request
+RECORD_NOTICE = "RECORD_NOTICE"       # prompt telling the caller the call is recorded
+ROUTE_ORDER = (*ROUTE_ORDER, HOME_QUEUE, HOME_WAIT, SUP_WAIT, RECORD_POLICY, RECORD_NOTICE)

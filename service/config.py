@@ -47,6 +47,9 @@ class PbxConfig:
     # Where an escalated caller is sent (the extension is the reason), see
     # dialplan/escalation.conf.
     escalation_context: str = "orikaeshi-escalate"
+    # Where this PBX's MixMonitor writes call recordings (Asterisk's monitor spool, as seen
+    # from the service's host): files are orikaeshi/<linkedid>.wav under it.
+    recordings_dir: Path = Path("/var/spool/asterisk/monitor")
 
 
 @dataclass(frozen=True)

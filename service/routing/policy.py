@@ -46,6 +46,8 @@ class Decision:
     home_queue: str | None = None          # escalated and nobody answers: back to this queue
     home_wait_s: int | None = None
     supervisor_wait_s: int | None = None
+    record_policy: str = "none"            # all | none | on_demand (MixMonitor)
+    record_notice: str = ""                # prompt telling the caller it is recorded
     flags: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default=())
 
@@ -78,8 +80,25 @@ class Decision:
             v.HOME_WAIT: self.home_wait_s if self.action == "queue" and self.home_queue else "",
             v.SUP_WAIT: self.supervisor_wait_s if self.action == "queue" and self.home_queue
             else "",
+            v.RECORD_POLICY: self.record_policy
+            if self.action == "queue" and self.record_policy != "none" else "",
+            v.RECORD_NOTICE: self.record_notice if self.action == "queue" else "",
         }
         return [(name, str(values[name])) for name in v.ROUTE_ORDER if values.get(name) != ""]
+
+
+def recording_notice(client: Client) -> str:
+    """The prompt that tells the client's callers they are recorded ("" when not told).
+
+    >>> from service.clients.model import Client
+    >>> recording_notice(Client("K", "K", (), "q", recording="all", recording_notice=True))
+    'orikaeshi/recording-notice'
+    >>> recording_notice(Client("K", "K", (), "q", recording="none", recording_notice=True))
+    ''
+    """
+    if client.recording == "none" or not client.recording_notice:
+        return ""
+    return "orikaeshi/recording-notice" + ("-en" if client.language == "en" else "")
 
 
 @lru_cache(maxsize=64)
@@ -190,7 +209,8 @@ def decide(directory: Directory, did: str, caller_number: str | None, now: datet
                     voicemail_box=client.voicemail, timezone=client.timezone,
                     after_timeout=client.after_timeout, home_queue=client.queue,
                     home_wait_s=client.queue_timeout_s,
-                    supervisor_wait_s=client.supervisor_wait)
+                    supervisor_wait_s=client.supervisor_wait,
+                    record_policy=client.recording, record_notice=recording_notice(client))
 
     def done(**changes: object) -> Decision:
         return replace(base, flags=tuple(flag_list), reasons=tuple(reasons),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.callflows.complaints import CATEGORIES, STATUSES
-from service.web import api_complaints, api_handraise
+from service.web import api_complaints, api_handraise, api_recordings
 
 PAGE = (("limit", "1..500, default 50"), ("before", "id cursor from next_before"))
 
@@ -37,4 +37,12 @@ CALLFLOW_ENDPOINTS: tuple[tuple[Any, ...], ...] = (
     ("GET", "/api/complaints/count", api_complaints.complaint_count,
      "How many complaints a client had (all a client user sees of them)",
      (("client", "client code"), ("from", "ISO time"), ("to", "ISO time")), {}),
+    ("POST", "/api/recordings", api_recordings.start_recording,
+     "Record the operator's current call now (clients whose policy is on_demand)", (),
+     {"operator": "extension (supervisors; operators record their own call)"}),
+    ("GET", "/api/recordings", api_recordings.list_recordings,
+     "Recordings, newest first (client users: their own calls)",
+     (("linkedid", "one call"), *PAGE), {}),
+    ("GET", "/api/recordings/{recording_id}/audio", api_recordings.audio,
+     "Play (or ?download=1) a recording; every playback audited", (), {}),
 )
