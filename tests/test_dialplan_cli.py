@@ -132,8 +132,8 @@ async def test_explain_shows_the_repeat_count_and_rule(tmp_path: Path, db_url: s
     assert variables["ROUTE_QUEUE"] == "q-sup" and variables["QUEUE_PRIO"] == "10"
     assert ("repeat rule: escalate at 2 earlier calls within 72h since the last call back; "
             "found 2 since the last 72h") in decision["reasons"]
-    assert decision["reasons"][-1] == \
-        "escalated: repeat caller, call number 3, to q-sup at priority 10"
+    assert decision["reasons"][-1] == ("escalated: repeat caller, call number 3, to q-sup at "
+                                       "priority 10; no supervisor in 30s: back to q-ksl, first")
 
 
 def test_explain_without_a_database_says_the_repeat_check_is_unavailable(
