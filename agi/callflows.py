@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from agi.handraise import handraise
+from agi.presence import presence
 from agi.recording import recording
 from agi.safetynet import safetynet
 from agi.server import AgiServer
 
 ROUTES = {"safetynet": safetynet, "handraise": handraise,
-          "recording": recording}
+          "recording": recording, "presence": presence}
 
 
 def add_callflow_routes(server: AgiServer) -> None:

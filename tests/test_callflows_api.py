@@ -114,3 +114,58 @@ async def test_handraise_endpoints_refuse_clearly_without_a_pbx(api) -> None:
     assert status == 404
     status, listed = await call(client, s, "sup", "GET", "/api/handraise?open=1")
     assert (status, listed) == (200, {"items": []})
+
+
+async def test_dispositions_from_the_clients_list_on_answered_calls_only(api, pool,
+                                                                         tmp_path: Path
+                                                                         ) -> None:
+    from service.clients.store import load_document
+    from tests.webapp import SAMPLE
+
+    client, s = api
+    text = SAMPLE.read_text().replace(
+        "    spoken_name: 霞法律事務所",
+        "    spoken_name: 霞法律事務所\n    dispositions: [message_taken, info_given]")
+    async with pool.acquire() as conn:
+        await load_document(conn, text, "clients.yaml")
+    answered = {"pbx": "pbx1", "linkedid": s.linkedids["KSL"]}
+    status, body = await call(client, s, "op", "POST", "/api/dispositions",
+                              {**answered, "code": "message_taken"})
+    assert (status, body["code"], body["client"]) == (200, "message_taken", "KSL")
+    status, body = await call(client, s, "op", "POST", "/api/dispositions",
+                              {**answered, "code": "sold"})
+    assert (status, body["error"]) == (400, "'sold' is not a disposition of client KSL (its "
+                                             "list: message_taken, info_given)")
+    status, body = await call(client, s, "op", "POST", "/api/dispositions",
+                              {"pbx": "pbx1", "linkedid": s.linkedids["KSL"] + "9",
+                               "code": "info_given"})
+    assert (status, body["error"]) == (400, "only an answered call takes a disposition")
+    status, _ = await call(client, s, "ksl", "POST", "/api/dispositions",
+                           {**answered, "code": "info_given"})
+    assert status == 403
+    async with pool.acquire() as conn:
+        kept = await conn.fetch("SELECT client, code, operator, set_by FROM "
+                                "call_dispositions")
+    assert [tuple(k) for k in kept] == [("KSL", "message_taken", "201", "op")]
+
+
+async def test_presence_needs_a_pbx_and_a_reason(api) -> None:
+    client, s = api
+    status, body = await call(client, s, "op", "POST", "/api/presence", {"action": "pause"})
+    assert (status, body["error"]) == (503, "no AMI session here")
+    status, _ = await call(client, s, "ksl", "POST", "/api/presence", {"action": "login"})
+    assert status == 403
+    status, body = await call(client, s, "sup", "GET", "/api/presence")
+    assert (status, body) == (200, {"items": []})
+
+
+def test_wrapup_per_client_queue() -> None:
+    from service.callflows.presence import render_wrapup
+    from service.clients.schema import parse_clients
+    from tests.webapp import SAMPLE
+
+    text = SAMPLE.read_text().replace("    spoken_name: 霞法律事務所",
+                                      "    spoken_name: 霞法律事務所\n    wrapup: 20s")
+    assert render_wrapup(parse_clients(text, "c.yaml")) == (
+        "; after-call work per client (orikaeshi clients file: wrapup)\n"
+        "[q-ksl](+)\nwrapuptime = 20\n")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from service.callflows.complaints import CATEGORIES, STATUSES
-from service.web import api_complaints, api_handraise, api_recordings
+from service.callflows.presence import ACTIONS, PAUSE_REASONS
+from service.web import api_complaints, api_handraise, api_presence, api_recordings
 
 PAGE = (("limit", "1..500, default 50"), ("before", "id cursor from next_before"))
 
@@ -45,4 +46,16 @@ CALLFLOW_ENDPOINTS: tuple[tuple[Any, ...], ...] = (
      (("linkedid", "one call"), *PAGE), {}),
     ("GET", "/api/recordings/{recording_id}/audio", api_recordings.audio,
      "Play (or ?download=1) a recording; every playback audited", (), {}),
+    ("POST", "/api/presence", api_presence.change,
+     "Log in / log out / pause with a reason (operators: themselves)", (),
+     {"action": " | ".join(ACTIONS), "reason": "pause: " + " | ".join(PAUSE_REASONS),
+      "queues": "login: list of queues (default: those of the last login)",
+      "operator": "extension (supervisors)"}),
+    ("GET", "/api/presence", api_presence.states, "Every operator's state now", (), {}),
+    ("GET", "/api/presence/report", api_presence.report,
+     "Seconds per operator in each state (paused:<reason>)",
+     (("from", "ISO time"), ("to", "ISO time")), {}),
+    ("POST", "/api/dispositions", api_presence.set_disposition,
+     "The disposition code of an answered call (the client's list)", (),
+     {"pbx": "pbx id", "linkedid": "the call", "code": "one of the client's dispositions"}),
 )

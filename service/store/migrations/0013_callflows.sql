@@ -108,6 +108,7 @@ CREATE TABLE presence_spans (
     operator    text        NOT NULL,
     state       text        NOT NULL CHECK (state IN ('logged_in', 'paused', 'logged_out')),
     reason      text,
+    queues      text[]      NOT NULL DEFAULT '{}',   -- logged in to (kept for the next login)
     via         text        NOT NULL CHECK (via IN ('api', 'feature_code', 'ami')),
     started_at  timestamptz NOT NULL,
     ended_at    timestamptz

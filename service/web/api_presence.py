@@ -1,0 +1,90 @@
+"""HTTP: operator presence (log in / log out / pause with a reason), per-operator figures,
+and the disposition code of an answered call (service/callflows/presence.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from service.callflows import presence as pr
+from service.clients.model import Directory
+from service.clients.store import current_directory
+from service.web.auth import allow, current_user
+from service.web.context import ami_for, pool
+from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field, when
+
+
+@allow("admin", "supervisor", "operator")
+async def change(request: web.Request) -> web.Response:
+    """An operator changes their own state; a supervisor names the operator."""
+    data = await json_body(request)
+    user = current_user(request)
+    operator = user.extension if user.role == "operator" else \
+        text_field(data, "operator", max_length=20)
+    if not operator:
+        raise bad_request("no operator: the user has no extension")
+    action = text_field(data, "action", max_length=20)
+    queues = data.get("queues")
+    if queues is not None and (not isinstance(queues, list) or
+                               not all(isinstance(q, str) for q in queues)):
+        raise bad_request("queues must be a list of queue names")
+    pbx, ami = ami_for(request)
+    if ami is None:
+        raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
+                                         content_type="application/json")
+    async with pool(request).acquire() as conn:
+        try:
+            state = await pr.change(ami, conn, pbx, operator=operator, action=str(action),
+                                    reason=text_field(data, "reason", required=False,
+                                                      max_length=40),
+                                    queues=queues, via="api", at=datetime.now(UTC))
+        except pr.PresenceError as exc:
+            raise conflict(str(exc)) from None
+    return ok(state)
+
+
+@allow("admin", "supervisor")
+async def states(request: web.Request) -> web.Response:
+    async with pool(request).acquire() as conn:
+        return ok({"items": await pr.current_states(conn)})
+
+
+@allow("admin", "supervisor")
+async def report(request: web.Request) -> web.Response:
+    """Seconds per operator in each state (paused:<reason> for pauses); default today."""
+    end = when(request, "to") or datetime.now(UTC)
+    start = when(request, "from") or end - timedelta(days=1)
+    async with pool(request).acquire() as conn:
+        return ok({"from": start, "to": end, "operators": await pr.report(conn, start, end)})
+
+
+@allow("admin", "supervisor", "operator")
+async def set_disposition(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    async with pool(request).acquire() as conn:
+        try:
+            result = await pr.set_disposition(
+                conn, await _directory(request, conn),
+                pbx_id=str(text_field(data, "pbx", max_length=40)),
+                linkedid=str(text_field(data, "linkedid", max_length=40)),
+                code=str(text_field(data, "code", max_length=40)),
+                set_by=current_user(request).username, at=datetime.now(UTC))
+        except LookupError as exc:
+            raise not_found(str(exc)) from None
+        except pr.PresenceError as exc:
+            raise bad_request(str(exc)) from None
+    return ok(result)
+
+
+async def _directory(request: web.Request, conn: Any) -> Directory | None:
+    """The clients as routing knows them (the database's newest when this app has no
+    routing cache)."""
+    from service.appkeys import ROUTING
+
+    cache = request.app.get(ROUTING)
+    if cache is not None and cache.directory is not None:
+        directory: Directory | None = cache.directory
+        return directory
+    return await current_directory(conn)
