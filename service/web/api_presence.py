@@ -4,14 +4,12 @@ and the disposition code of an answered call (service/callflows/presence.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
 from service.callflows import presence as pr
-from service.clients.model import Directory
-from service.clients.store import current_directory
 from service.web.auth import allow, current_user
+from service.web.callflow_context import directory as clients_directory
 from service.web.context import ami_for, pool
 from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field, when
 
@@ -66,7 +64,7 @@ async def set_disposition(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         try:
             result = await pr.set_disposition(
-                conn, await _directory(request, conn),
+                conn, await clients_directory(request, conn),
                 pbx_id=str(text_field(data, "pbx", max_length=40)),
                 linkedid=str(text_field(data, "linkedid", max_length=40)),
                 code=str(text_field(data, "code", max_length=40)),
@@ -77,14 +75,3 @@ async def set_disposition(request: web.Request) -> web.Response:
             raise bad_request(str(exc)) from None
     return ok(result)
 
-
-async def _directory(request: web.Request, conn: Any) -> Directory | None:
-    """The clients as routing knows them (the database's newest when this app has no
-    routing cache)."""
-    from service.appkeys import ROUTING
-
-    cache = request.app.get(ROUTING)
-    if cache is not None and cache.directory is not None:
-        directory: Directory | None = cache.directory
-        return directory
-    return await current_directory(conn)

@@ -4,16 +4,14 @@ play or download one.  Every playback is audited before a byte is sent."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 from service.ami.adapter import AmiError
 from service.callflows import recordings as r
-from service.clients.model import Directory
-from service.clients.store import current_directory
 from service.store import web_queries
 from service.web.auth import allow, client_scope, current_user
+from service.web.callflow_context import directory as clients_directory
 from service.web.context import ami_for, config, pool
 from service.web.http import (
     bad_request,
@@ -45,8 +43,8 @@ async def start_recording(request: web.Request) -> web.Response:
         if call is None:
             raise not_found(f"operator {operator} is on no call")
         linkedid, operator_channel, client_code = call
-        directory = await _directory(request, conn)
-        client = directory.clients.get(client_code or "") if directory else None
+        known = await clients_directory(request, conn)
+        client = known.clients.get(client_code or "") if known else None
         if client is None or not r.on_demand_allowed(client.recording):
             raise conflict(f"client {client_code}'s calls are not recorded on demand "
                            f"(policy: {client.recording if client else 'unknown'})")
@@ -105,14 +103,3 @@ async def audio(request: web.Request) -> web.StreamResponse:
         headers["Content-Disposition"] = f'attachment; filename="{row["linkedid"]}.wav"'
     return web.FileResponse(path, headers=headers)
 
-
-async def _directory(request: web.Request, conn: Any) -> Directory | None:
-    """The clients as routing knows them (the database's newest when this app has no
-    routing cache)."""
-    from service.appkeys import ROUTING
-
-    cache = request.app.get(ROUTING)
-    if cache is not None and cache.directory is not None:
-        directory: Directory | None = cache.directory
-        return directory
-    return await current_directory(conn)
