@@ -143,6 +143,9 @@ async def test_dispositions_from_the_clients_list_on_answered_calls_only(api, po
     status, _ = await call(client, s, "ksl", "POST", "/api/dispositions",
                            {**answered, "code": "info_given"})
     assert status == 403
+    status, listed = await call(client, s, "op", "GET", "/api/dispositions?client=KSL")
+    assert (status, listed) == (200, {"client": "KSL", "codes": ["message_taken",
+                                                                  "info_given"]})
     async with pool.acquire() as conn:
         kept = await conn.fetch("SELECT client, code, operator, set_by FROM "
                                 "call_dispositions")

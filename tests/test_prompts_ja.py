@@ -194,3 +194,20 @@ def test_callflow_settings_in_the_clients_file() -> None:
     assert any("clients.WSH.supervisor_wait: must be from 5s to 10m" in e for e in errors)
     assert any("'sometimes' is not one of all, none, on_demand" in e for e in errors)
     assert any("'Info Given' is not a disposition code" in e for e in errors)
+
+
+def test_the_call_flow_dialplans_use_exactly_the_variable_names() -> None:
+    from service.dialplan.check import check_variables
+
+    for name in ("safetynet.conf", "handraise.conf", "recording.conf", "presence.conf"):
+        text = (REPO / "dialplan" / name).read_text()
+        assert check_variables(text, must_read=()) == [], name
+    # Each prompt the flows play is a generated, shipped segment.
+    import re
+
+    from service.dialplan.prompts import SEGMENTS
+    for name in ("handraise.conf", "presence.conf", "safetynet.conf"):
+        for prompt in re.findall(r"orikaeshi/[a-z_-]+", (REPO / "dialplan" / name).read_text()):
+            if prompt != "orikaeshi/repeat-":
+                assert prompt in SEGMENTS, (name, prompt)
+                assert (REPO / "dialplan" / "sounds" / f"{prompt}.wav").exists(), prompt

@@ -58,4 +58,6 @@ CALLFLOW_ENDPOINTS: tuple[tuple[Any, ...], ...] = (
     ("POST", "/api/dispositions", api_presence.set_disposition,
      "The disposition code of an answered call (the client's list)", (),
      {"pbx": "pbx id", "linkedid": "the call", "code": "one of the client's dispositions"}),
+    ("GET", "/api/dispositions", api_presence.list_dispositions,
+     "A client's disposition codes (from the clients file)", (("client", "client code"),), {}),
 )

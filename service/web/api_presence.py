@@ -75,3 +75,17 @@ async def set_disposition(request: web.Request) -> web.Response:
             raise bad_request(str(exc)) from None
     return ok(result)
 
+
+
+@allow("admin", "supervisor", "operator")
+async def list_dispositions(request: web.Request) -> web.Response:
+    """The disposition codes of a client (its list in the clients file)."""
+    code = request.query.get("client")
+    if not code:
+        raise bad_request("client is required")
+    async with pool(request).acquire() as conn:
+        known = await clients_directory(request, conn)
+    client = known.clients.get(code) if known else None
+    if client is None:
+        raise not_found(f"no client {code!r}")
+    return ok({"client": code, "codes": list(client.dispositions)})
