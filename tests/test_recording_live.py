@@ -14,10 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app, database_ctx, web_ctx
-from service.callflows.recordings import delete_recordings_before
+from service.callflows.recordings import delete_recordings_before, start_on_demand
 from service.clients.schema import parse_clients
 from service.store import web_sql
 from service.web.auth import hash_password
+from service.web.callflow_context import bridged_caller
 from tests.callflows_live import live_pbx
 from tests.live_asterisk import asterisk_binary, live_clients
 from tests.webapp import web_config
@@ -25,14 +26,19 @@ from tests.webapp import web_config
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
 
-CLIENTS = live_clients("KSL", "MDC", queue_timeout="25s").replace(
-    "    queue: q-ksl\n", "    queue: q-ksl\n    recording: all\n    recording_notice: yes\n")
+CLIENTS = live_clients("KSL", "MDC", "WSH", queue_timeout="25s").replace(
+    "    queue: q-ksl\n", "    queue: q-ksl\n    recording: all\n    recording_notice: yes\n"
+).replace("    queue: q-wsh\n", "    queue: q-wsh\n    recording: on_demand\n")
 
 PHONES = """
 [test-operators]
 ; The operators answer and speak (a prompt), so there is audio to record.
 exten => _20[12],1,Answer()
  same => n,Playback(orikaeshi/repeat-3)
+ same => n,Hangup()
+; 203 speaks longer: its call is recorded on demand once it has started.
+exten => 203,1,Answer()
+ same => n,Playback(orikaeshi/escalation-menu)
  same => n,Hangup()
 """
 
@@ -41,14 +47,23 @@ async def test_recorded_client_has_a_recording_served_only_to_allowed_roles(
         pool, db_url: str, tmp_path: Path) -> None:
     directory = parse_clients(CLIENTS, "live.yaml")
     async with live_pbx(pool, tmp_path, directory, PHONES,
-                        {"q-ksl": "201", "q-mdc": "202"}) as live:
+                        {"q-ksl": "201", "q-mdc": "202", "q-wsh": "203"}) as live:
         await live.call("0312345678", "09011112222", wait_s=15)
         await live.call("0663330001", "08022223333", wait_s=15)
+        await live.call("0501234567", "07033334444", wait_s=15)
+        # WSH records on demand: the operator's page asks once the call is answered.
+        connect = await live.wait_for(lambda e: e.get("Event") == "AgentConnect"
+                                      and e.get("Queue") == "q-wsh", "203 answering")
+        caller = await bridged_caller(live.control, "203", connect["DestChannel"])
+        async with pool.acquire() as conn:
+            await start_on_demand(live.control, conn, pbx_id="live", caller_channel=caller,
+                                  linkedid=connect["Linkedid"], client="WSH",
+                                  requested_by="op203", at=datetime.now(UTC))
         calls = await live.rows("SELECT linkedid, client, answered_by FROM calls WHERE "
-                                "ended_at IS NOT NULL ORDER BY client", want=2)
-        rows = await live.rows("SELECT * FROM recordings", want=1)
+                                "ended_at IS NOT NULL ORDER BY client", want=3)
+        rows = await live.rows("SELECT * FROM recordings ORDER BY id", want=2)
         spool = live.pbx.root / "spool" / "monitor"
-    ksl, mdc = calls
+    ksl, mdc, wsh = calls
     assert (ksl["client"], ksl["answered_by"], mdc["client"], mdc["answered_by"]) == \
         ("KSL", "201", "MDC", "202")
     # The caller was told, and the recording is the call's, named by its linkedid.
@@ -60,13 +75,16 @@ async def test_recorded_client_has_a_recording_served_only_to_allowed_roles(
     assert f"MixMonitor(orikaeshi/{ksl['linkedid']}.wav,b)" in ran("09011112222")
     assert ran("08022223333") == []
     files = sorted(p.name for p in (spool / "orikaeshi").iterdir())
-    assert files == [f"{ksl['linkedid']}.wav"], files
-    audio = (spool / "orikaeshi" / files[0]).read_bytes()
+    assert files == sorted([f"{ksl['linkedid']}.wav", f"{wsh['linkedid']}.wav"]), files
+    on_demand = (spool / "orikaeshi" / f"{wsh['linkedid']}.wav").read_bytes()
+    assert on_demand[:4] == b"RIFF" and len(on_demand) > 16000, len(on_demand)
+    audio = (spool / "orikaeshi" / f"{ksl['linkedid']}.wav").read_bytes()
     # The operator's 3.4 s of speech, at 8 kHz 16-bit: a real call, not an empty header.
     assert audio[:4] == b"RIFF" and len(audio) > 2 * 16000, len(audio)
-    recording, = rows
-    assert (recording["linkedid"], recording["client"], recording["reason"]) == \
-        (ksl["linkedid"], "KSL", "policy")
+    recording = next(r for r in rows if r["client"] == "KSL")
+    assert (recording["linkedid"], recording["reason"]) == (ksl["linkedid"], "policy")
+    assert [(r["client"], r["reason"], r["requested_by"]) for r in rows
+            if r["client"] == "WSH"] == [("WSH", "on_demand", "op203")]
 
     # The API: who may play it.
     tokens = {}
@@ -98,12 +116,13 @@ async def test_recorded_client_has_a_recording_served_only_to_allowed_roles(
     async with pool.acquire() as conn:
         audit = await conn.fetch("SELECT username, role, action FROM recording_audit "
                                  "ORDER BY id")
-        assert [tuple(a) for a in audit] == [("sup", "supervisor", "play"),
+        assert [tuple(a) for a in audit] == [("op203", "staff", "start"),
+                                            ("sup", "supervisor", "play"),
                                             ("ksl", "client", "download")]
         # Retention: nothing newer than the cut-off goes, then the recording does.
         now = datetime.now(UTC)
         assert await delete_recordings_before(conn, {"live": spool},
                                               now - timedelta(days=1)) == 0
         assert await delete_recordings_before(conn, {"live": spool},
-                                              now + timedelta(minutes=1)) == 1
+                                              now + timedelta(minutes=1)) == 2
     assert list((spool / "orikaeshi").iterdir()) == []

@@ -7,21 +7,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from service.ami.adapter import AmiClient, AmiError
 from service.callflows import alerts as a
 from service.callflows import handraise as h
 from service.store import web_queries
 from service.web.auth import allow, client_scope, current_user
-from service.web.context import ami_for, pool
-from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field
-
-
-def _ami(request: web.Request) -> tuple[str, AmiClient]:
-    pbx, ami = ami_for(request)
-    if ami is None:
-        raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
-                                         content_type="application/json")
-    return pbx.pbx_id, ami
+from service.web.callflow_context import bridged_caller, operator_of, pbx_and_ami
+from service.web.context import pool
+from service.web.http import conflict, json_body, not_found, ok
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -38,27 +30,17 @@ async def hold(request: web.Request) -> web.Response:
     operator."""
     data = await json_body(request)
     user = current_user(request)
-    operator = user.extension if user.role == "operator" else \
-        text_field(data, "operator", max_length=20)
-    if not operator:
-        raise bad_request("no operator: the user has no extension")
-    pbx_id, ami = _ami(request)
+    operator = operator_of(request, data)
+    pbx, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         call = await web_queries.live_operator_channel(conn, operator)
         if call is None:
             raise not_found(f"operator {operator} is on no call")
         linkedid, operator_channel, client = call
-        try:
-            peer = await ami.send_action({"Action": "Getvar", "Channel": operator_channel,
-                                          "Variable": "BRIDGEPEER"})
-        except AmiError as exc:
-            raise conflict(f"the PBX did not answer: {exc}") from None
-        caller = getattr(peer, "get", lambda *_: None)("Value")
-        if not caller:
-            raise conflict(f"operator {operator} is not bridged to a caller")
+        caller = await bridged_caller(ami, operator, operator_channel)
         try:
             handraise_id = await h.hold_by_api(ami, conn, h.HoldRequest(
-                pbx_id=pbx_id, linkedid=linkedid, client=client, operator=operator,
+                pbx_id=pbx.pbx_id, linkedid=linkedid, client=client, operator=operator,
                 caller_channel=caller, via="api", requested_by=user.username),
                 datetime.now(UTC))
         except h.HandraiseError as exc:
@@ -73,7 +55,7 @@ async def decide(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in h.ACTIONS:
         raise not_found()
-    _, ami = _ami(request)
+    _, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         try:
             result = await h.decide(ami, conn, handraise_id, action,

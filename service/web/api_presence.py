@@ -10,7 +10,8 @@ from aiohttp import web
 from service.callflows import presence as pr
 from service.web.auth import allow, current_user
 from service.web.callflow_context import directory as clients_directory
-from service.web.context import ami_for, pool
+from service.web.callflow_context import operator_of, pbx_and_ami
+from service.web.context import pool
 from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field, when
 
 
@@ -18,20 +19,13 @@ from service.web.http import bad_request, conflict, json_body, not_found, ok, te
 async def change(request: web.Request) -> web.Response:
     """An operator changes their own state; a supervisor names the operator."""
     data = await json_body(request)
-    user = current_user(request)
-    operator = user.extension if user.role == "operator" else \
-        text_field(data, "operator", max_length=20)
-    if not operator:
-        raise bad_request("no operator: the user has no extension")
+    operator = operator_of(request, data)
     action = text_field(data, "action", max_length=20)
     queues = data.get("queues")
     if queues is not None and (not isinstance(queues, list) or
                                not all(isinstance(q, str) for q in queues)):
         raise bad_request("queues must be a list of queue names")
-    pbx, ami = ami_for(request)
-    if ami is None:
-        raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
-                                         content_type="application/json")
+    pbx, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         try:
             state = await pr.change(ami, conn, pbx, operator=operator, action=str(action),

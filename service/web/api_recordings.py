@@ -11,17 +11,16 @@ from service.ami.adapter import AmiError
 from service.callflows import recordings as r
 from service.store import web_queries
 from service.web.auth import allow, client_scope, current_user
+from service.web.callflow_context import bridged_caller, operator_of, pbx_and_ami
 from service.web.callflow_context import directory as clients_directory
-from service.web.context import ami_for, config, pool
+from service.web.context import config, pool
 from service.web.http import (
-    bad_request,
     conflict,
     json_body,
     not_found,
     ok,
     page,
     paged,
-    text_field,
 )
 
 
@@ -30,14 +29,8 @@ async def start_recording(request: web.Request) -> web.Response:
     """Record the operator's current call now (clients whose policy is on_demand)."""
     data = await json_body(request)
     user = current_user(request)
-    operator = user.extension if user.role == "operator" else \
-        text_field(data, "operator", max_length=20)
-    if not operator:
-        raise bad_request("no operator: the user has no extension")
-    pbx, ami = ami_for(request)
-    if ami is None:
-        raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
-                                         content_type="application/json")
+    operator = operator_of(request, data)
+    pbx, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         call = await web_queries.live_operator_channel(conn, operator)
         if call is None:
@@ -48,12 +41,8 @@ async def start_recording(request: web.Request) -> web.Response:
         if client is None or not r.on_demand_allowed(client.recording):
             raise conflict(f"client {client_code}'s calls are not recorded on demand "
                            f"(policy: {client.recording if client else 'unknown'})")
+        caller = await bridged_caller(ami, operator, operator_channel)
         try:
-            peer = await ami.send_action({"Action": "Getvar", "Channel": operator_channel,
-                                          "Variable": "BRIDGEPEER"})
-            caller = peer.get("Value") if hasattr(peer, "get") else None
-            if not caller:
-                raise conflict(f"operator {operator} is not bridged to a caller")
             recording_id = await r.start_on_demand(
                 ami, conn, pbx_id=pbx.pbx_id, caller_channel=caller, linkedid=linkedid,
                 client=client_code, requested_by=user.username, at=datetime.now(UTC))
