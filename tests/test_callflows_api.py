@@ -94,6 +94,13 @@ async def test_callflow_alerts_scoped_and_cleared(api, pool) -> None:
     assert seen["items"][0]["detail"] == {"supervisor_queue_status": "TIMEOUT"}
     status, own = await call(client, s, "ksl", "GET", "/api/callflow-alerts")
     assert [a["client"] for a in own["items"]] == ["KSL"]
+    # The wallboard's own alert list carries them too (KSL's user: its own only).
+    _, board = await call(client, s, "sup", "GET", "/api/alerts")
+    assert [(a["kind"], a["alert"]["id"]) for a in board["items"]
+            if a["kind"] == "safety_net"] == [("safety_net", i) for i in ids]
+    _, wallboard = await call(client, s, "ksl", "GET", "/api/wallboard")
+    assert [a["alert"]["client"] for a in wallboard["alerts"] if a["kind"] == "safety_net"] \
+        == ["KSL"]
     status, _ = await call(client, s, "ksl", "POST", f"/api/callflow-alerts/{ids[0]}/clear")
     assert status == 403
     status, _ = await call(client, s, "sup", "POST", f"/api/callflow-alerts/{ids[0]}/clear")

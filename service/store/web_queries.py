@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from service.callflows.alerts import open_alerts
 from service.ledger.model import MISSED
 
 CALL_FIELDS = """c.id, c.pbx_id, c.linkedid, c.direction, c.client, c.did, c.caller_number,
@@ -182,6 +183,9 @@ async def alerts(conn: asyncpg.Connection, clients: list[str] | None,
                   AND ($1::text[] IS NULL OR client = ANY ($1)) ORDER BY due_at LIMIT 100""",
             clients):
         out.append({"kind": "overdue_callback", "obligation": dict(row)})
+    # The call flows' alerts (no supervisor answered an escalated caller; 手上げ with hold).
+    out.extend({"kind": alert["kind"], "alert": alert}
+               for alert in await open_alerts(conn, clients))
     return out
 
 
