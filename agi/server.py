@@ -13,7 +13,11 @@ panoramisk 1.4's traps, fixed here once for every route:
 * timeouts are kept by one watchdog for all sessions (a deadline per session, checked a few
   times a second) rather than a timer per command: thousands of commands a second cost no
   timer churn, and a session past its deadline is aborted all the same;
-* no limit on concurrent sessions, no graceful shutdown -> both, here.
+* no limit on concurrent sessions, no graceful shutdown -> both, here;
+* no access control: anyone reaching the port could write audit and escalation rows -> only
+  addresses in ``allow`` (the PBXs; default loopback) are served, each with at most
+  ``max_per_source`` sessions at once, and every session is admitted against the process's
+  descriptor budget (:mod:`service.fdbudget`) so that HTTP can never take the last sockets.
 
 Routes receive an :class:`AgiRequest` and should only read headers, call a pure policy and
 set variables.  A route that raises is logged; the session is closed, and the dialplan's
@@ -24,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,11 +45,16 @@ from agi.protocol import (
     parse_reply,
     quote,
 )
+from service.fdbudget import DescriptorBudget
 from service.logs import get_logger
+from service.logthrottle import Throttle
 
 log = get_logger(__name__)
 
 Route = Callable[["AgiRequest"], Awaitable[None] | None]
+# Told of every session that was served: (script, seconds, answered|ended|failed, the first
+# commands sent); the metrics hang here.
+SessionObserver = Callable[[str, float, str, list[str]], None]
 
 
 class AgiError(Exception):
@@ -77,6 +88,8 @@ class AgiRequest(Request):
             raise ValueError("an AGI command is one line; quote arguments with agi.quote")
         self.writer.write(command.encode("utf-8") + b"\n")
         self.commands += 1
+        if len(self.watch.sent) < 4:
+            self.watch.sent.append(command)
         self.watch.expect_within(self.command_timeout, command)
         line = await self._line()
         while line == "HANGUP":
@@ -120,7 +133,8 @@ class AgiRequest(Request):
 class _Watch:
     """One session's deadlines, kept by the server's watchdog."""
 
-    __slots__ = ("deadline", "expired", "session_deadline", "waiting_for", "writer")
+    __slots__ = ("deadline", "expired", "script", "sent", "session_deadline", "waiting_for",
+                 "writer")
 
     def __init__(self, writer: asyncio.StreamWriter, session_timeout: float) -> None:
         now = time.monotonic()
@@ -129,6 +143,9 @@ class _Watch:
         self.deadline = float("inf")
         self.waiting_for = ""
         self.expired: str | None = None
+        # For the session observer (metrics): the script, and the first commands sent.
+        self.script = ""
+        self.sent: list[str] = []
 
     def expect_within(self, seconds: float, what: str) -> None:
         self.deadline = time.monotonic() + seconds
@@ -149,7 +166,10 @@ class AgiServer(Application):
 
     def __init__(self, *, state: Any = None, header_timeout: float = 5.0,
                  command_timeout: float = 5.0, session_timeout: float = 30.0,
-                 max_sessions: int = 500, max_header_bytes: int = 16384) -> None:
+                 max_sessions: int = 500, max_header_bytes: int = 16384,
+                 allow: tuple[str, ...] | None = None, max_per_source: int = 0,
+                 budget: DescriptorBudget | None = None,
+                 observe: SessionObserver | None = None) -> None:
         super().__init__(default_encoding="utf-8", loop=asyncio.get_running_loop())
         self.state = state
         self.header_timeout = header_timeout
@@ -161,7 +181,16 @@ class AgiServer(Application):
         self._watches: set[_Watch] = set()
         self._watchdog: asyncio.Task[None] | None = None
         self.refused = 0
+        self.refused_source = 0
         self.failed = 0
+        # None: any address (tests); else the PBXs' addresses or networks.
+        self.allow = None if allow is None else tuple(
+            ipaddress.ip_network(item, strict=False) for item in allow)
+        self.max_per_source = max_per_source or max_sessions
+        self.budget = budget
+        self.observe = observe
+        self._by_source: Counter[str] = Counter()
+        self._throttle = Throttle()
         self.served = 0
         self._server: asyncio.Server | None = None
 
@@ -223,27 +252,86 @@ class AgiServer(Application):
                       writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if peer else "?"
+        if not self.allowed(source):
+            # Not a PBX: closed before a byte is read (no headers, no route, no database).
+            self.refused_source += 1
+            self._log_refusal("agi_refused_source", source=source)
+            writer.transport.abort()
+            return
+        if self._by_source[source] >= self.max_per_source:
+            self.refused += 1
+            self._log_refusal("agi_refused_source_busy", source=source,
+                              sessions=self._by_source[source])
+            writer.transport.abort()
+            return
+        if self.budget is not None and not self.budget.admit_agi():
+            self.refused += 1
+            self._log_refusal("agi_refused_descriptors", open=self.budget.agi_open)
+            writer.transport.abort()
+            return
+        try:
+            await self._admitted(task, reader, writer, source)
+        finally:
+            if self.budget is not None:
+                self.budget.release_agi()
+
+    def allowed(self, source: str) -> bool:
+        """Is ``source`` one of the PBX addresses in ``allow``?
+
+        >>> s = AgiServer.__new__(AgiServer)
+        >>> s.allow = (ipaddress.ip_network("127.0.0.1/32"),)
+        >>> s.allowed("127.0.0.1"), s.allowed("127.0.0.2"), s.allowed("nonsense")
+        (True, False, False)
+        """
+        if self.allow is None:
+            return True
+        try:
+            address = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allow)
+
+    def _log_refusal(self, event: str, **fields: object) -> None:
+        held = self._throttle.allow(event)
+        if held is not None:
+            log.warning(event, suppressed=held, **fields)
+
+    async def _admitted(self, task: asyncio.Task[Any], reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter, source: str) -> None:
         if len(self.sessions) >= self.max_sessions:
             # Closing at once makes Asterisk's AGI() return at once, and the dialplan's
             # fallback queues the call: far better than a caller waiting on a full server.
             self.refused += 1
-            log.warning("agi_refused_busy", sessions=len(self.sessions))
+            self._log_refusal("agi_refused_busy", sessions=len(self.sessions))
             writer.close()
             return
         self.sessions.add(task)
+        self._by_source[source] += 1
         watch = _Watch(writer, self.session_timeout)
         self._watches.add(watch)
         started = time.perf_counter()
+        result = "answered"
         try:
             await self._session(reader, writer, watch)
         except (AgiError, TimeoutError, ConnectionError) as exc:
+            result = "ended"
             log.info("agi_session_ended", reason=type(exc).__name__, detail=str(exc)[:200])
         except Exception:
+            result = "failed"
             self.failed += 1
             log.exception("agi_route_failed")
         finally:
+            if self.observe is not None:
+                self.observe(watch.script, time.perf_counter() - started, result, watch.sent)
             self._watches.discard(watch)
             self.sessions.discard(task)
+            self._by_source[source] -= 1
+            if self._by_source[source] <= 0:
+                del self._by_source[source]
             self.served += 1
             # The transport flushes and closes on its own; nothing to wait for.
             writer.close()
@@ -264,6 +352,7 @@ class AgiServer(Application):
         watch.idle()
         headers = parse_headers(block[:-2])
         script = headers.get("agi_network_script", "")
+        watch.script = script
         structlog.contextvars.bind_contextvars(agi_script=script,
                                                uniqueid=headers.get("agi_uniqueid"))
         route = self._route.get(script)

@@ -31,6 +31,10 @@ REPEAT_SINCE = "__REPEAT_SINCE"       # epoch of the streak's first call: no cal
 ROUTE_TZ = "__ROUTE_TZ"               # the client's time zone, to say that time
 # --- set by the dialplan --------------------------------------------------------------------
 ROUTE_SOURCE = "ROUTE_SOURCE"         # "fallback" when the AGI failed and the static map routed
+# The fallback's trace that outlives the channel: the CDR's userfield reaches cdr-csv
+# (Master.csv), cdr_manager's Cdr event (UserField) and so `orikaeshi reconcile`.
+CDR_USERFIELD = "CDR(userfield)"
+FALLBACK_USERFIELD = "orikaeshi-fallback"
 DID = "__DID"                         # dialled number, inherited by every channel of the call
 ESCALATION_KEY = "ESCALATION_KEY"     # digit the operator pressed after the feature code
 

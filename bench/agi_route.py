@@ -37,13 +37,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
+import benchdb
 
 from service.config import Config
 from service.logs import configure_logging
-from service.store.db import database_url, migrate_url
-from service.store.scratch import with_database
+from service.store.db import database_url
 
 BENCH_DB = "orikaeshi_bench_routing"
 CLIENTS = 1000
@@ -77,41 +78,23 @@ def clients_yaml() -> str:
 
 async def ensure_history(server_url: str, calls: int) -> str:
     """The bench database with ``calls`` inbound calls of history; built when missing."""
-    url = with_database(server_url, BENCH_DB)
-    admin = await asyncpg.connect(server_url)
-    try:
-        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DB):
-            conn = await asyncpg.connect(url)
-            try:
-                have = await conn.fetchval("SELECT count(*) FROM calls WHERE pbx_id = 'bench'")
-                indexes = await conn.fetchval(
-                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'calls_repeat'")
-                layout = await conn.fetchval("SELECT obj_description('calls'::regclass)")
-                fresh = await conn.fetchval(
-                    "SELECT max(started_at) > now() - interval '1 day' FROM calls")
-            except asyncpg.UndefinedTableError:
-                have, indexes, layout, fresh = -1, 0, None, False
-            finally:
-                await conn.close()
-            if have == calls and indexes and layout == LAYOUT and fresh:
-                await migrate_url(url)
-                return url
-            await admin.execute(f'DROP DATABASE "{BENCH_DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    finally:
-        await admin.close()
-    await migrate_url(url)
+    async def is_current(conn: asyncpg.Connection) -> bool:
+        have = await conn.fetchval("SELECT count(*) FROM calls WHERE pbx_id = 'bench'")
+        indexes = await conn.fetchval(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'calls_repeat'")
+        layout = await conn.fetchval("SELECT obj_description('calls'::regclass)")
+        fresh = await conn.fetchval(
+            "SELECT max(started_at) > now() - interval '1 day' FROM calls")
+        return bool(have == calls and indexes and layout == LAYOUT and fresh)
+
+    url, kept = await benchdb.kept_or_new(server_url, BENCH_DB, is_current)
+    if kept:
+        return url
     conn = await asyncpg.connect(url)
     try:
         print(f"building the history: {calls:,} calls (once) ...", flush=True)
         started = time.perf_counter()
-        # Bulk load without the secondary indexes (as the migrations made them), then
-        # build them: far faster than maintaining them row by row.
-        indexes = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'calls' "
-            "AND indexname NOT LIKE '%pkey' AND indexname NOT LIKE '%_key'")
-        for index in indexes:
-            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+        indexes = await benchdb.drop_secondary_indexes(conn, "calls")
         step = 1_000_000
         for first in range(0, calls, step):
             await conn.execute(f"""
@@ -131,7 +114,7 @@ async def ensure_history(server_url: str, calls: int) -> str:
                 FROM generate_series({first + 1}, {min(calls, first + step)}) AS g""")
             print(f"  {min(calls, first + step):,} rows", flush=True)
         for index in indexes:
-            await conn.execute(index["indexdef"])
+            await conn.execute(index)
         await conn.execute("ANALYZE calls")
         await conn.execute(f"COMMENT ON TABLE calls IS '{LAYOUT}'")
         print(f"history built in {time.perf_counter() - started:.0f} s", flush=True)

@@ -10,9 +10,12 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import asyncpg
 
 from service.config import Config, ConfigError, load_config
 from service.eventloop import loop_factory
@@ -24,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.routing.commands",
     "service.dialplan.commands",
     "service.web.commands",
+    "service.reports.commands",
+    "service.handover.commands",
+    "service.retention.commands",
 )
 
 
@@ -89,6 +95,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(_dispatch(args, config))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`orikaeshi replay ... | head`): say so once, and keep Python
+        # from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("orikaeshi: output closed by the reader (broken pipe); stopped",
+              file=sys.stderr)
+        return 141
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # A wrong DATABASE_URL, a refused password: one line saying so, not a traceback.
+        print(f"orikaeshi: database: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # The database or a port cannot be reached or bound (e.g. address in use).
+        print(f"orikaeshi: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
@@ -125,7 +147,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
 
 async def _replay(args: argparse.Namespace, config: Config) -> int:
     from service.replay.recording import RecordingError
-    from service.replay.run import inbound_report, open_server, replay_into
+    from service.replay.run import inbound_report, open_server, replay_into, untimed_warning
     from service.store.db import create_pool, database_url, migrate_url
     from service.store.scratch import scratch_database
 
@@ -134,6 +156,8 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
     except (OSError, RecordingError) as exc:
         print(f"orikaeshi replay: {exc}", file=sys.stderr)
         return 2
+    if (warning := untimed_warning(args.path, server)) is not None:
+        print(warning, file=sys.stderr)
     server_url = await database_url(config)
 
     async def run(url: str) -> int:

@@ -22,3 +22,14 @@ def shifted_clock(offset: timedelta) -> Clock:
     """The real time moved by ``offset``: a service running ``offset`` after (or before)
     today, with time still passing."""
     return lambda: datetime.now(UTC) + offset
+
+
+class SettableClock:
+    """The real time, or a moment a test puts the service at (``fixed``): the worklist's
+    calling hours, click-to-call.  The service itself never sets it."""
+
+    def __init__(self, fixed: datetime | None = None) -> None:
+        self.fixed = fixed
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else datetime.now(UTC)

@@ -35,18 +35,22 @@ class PbxConfig:
     ami_secret: str = ""
     # A call whose first channel starts in one of these contexts is an inbound (customer) call.
     inbound_contexts: tuple[str, ...] = ("from-pstn", "orikaeshi-inbound")
-    # A channel that runs in one of these contexts is dialling out (call backs, click-to-call).
-    outbound_contexts: tuple[str, ...] = ("outbound",)
+    # A channel that runs in one of these contexts is dialling out (call backs, click-to-call):
+    # the shipped [orikaeshi-outbound], and [outbound] of the reference PBX's recordings.
+    outbound_contexts: tuple[str, ...] = ("orikaeshi-outbound", "outbound")
     # Time zone of the PBX host clock, used to read CDR dates (cdr_csv writes local time).
     clock_tz: str = "UTC"
     # How to ring an operator's or supervisor's own phone ({ext} is the extension), for
     # click-to-call and for listen/whisper/barge: PJSIP/{ext}, or Local/{ext}@opphone/n.
     phone_channel: str = "PJSIP/{ext}"
     # Where an originated call back dials the callee (${EXTEN} = the number).
-    callback_context: str = "outbound"
+    callback_context: str = "orikaeshi-outbound"
     # Where an escalated caller is sent (the extension is the reason), see
     # dialplan/escalation.conf.
     escalation_context: str = "orikaeshi-escalate"
+    # Where Asterisk's cdr_csv writes Master.csv (astlogdir of asterisk.conf + /cdr-csv), the
+    # file `orikaeshi reconcile --cdr` reads; `orikaeshi dialplan check` compares them.
+    cdr_csv_dir: str = "/var/log/asterisk/cdr-csv"
     # Where this PBX's MixMonitor writes call recordings (Asterisk's monitor spool, as seen
     # from the service's host): files are orikaeshi/<linkedid>.wav under it.
     recordings_dir: Path = Path("/var/spool/asterisk/monitor")
@@ -98,6 +102,45 @@ class Config:
     log_format: str = "auto"  # auto | json | console
     # uvloop | asyncio (see service/eventloop.py for why uvloop is the default).
     event_loop: str = "uvloop"
+    # -- hardening (issue 12, docs/operations.md) --
+    # argon2 password checks run in this many threads (each uses one core for ~0.2 s), with
+    # at most login_queue more waiting; past that a login gets 503 and Retry-After.
+    login_workers: int = 1
+    login_queue: int = 16
+    # API bearer tokens made by `users token` expire after this many days (0: never).
+    token_lifetime_days: int = 90
+    # Addresses of reverse proxies (TLS terminators) whose X-Forwarded-Proto and
+    # X-Forwarded-For are believed: cookies get Secure, logins are throttled per real client.
+    trust_proxy: tuple[str, ...] = ()
+    # FastAGI only serves these addresses or networks (the PBXs); default loopback.
+    agi_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Sessions at once from one address (0: agi_max_sessions).
+    agi_max_per_source: int = 0
+    # HTTP: a connection must send a complete request (line and headers) within this long
+    # of connecting or of its last response, else it is closed; a handler (body included)
+    # must finish within http_request_timeout_s (the live stream excepted).
+    http_header_timeout_s: float = 10.0
+    http_request_timeout_s: float = 30.0
+    # Descriptors: never handed to connections (pools, AMI, files); HTTP's share of the rest
+    # and its cap per source address; FastAGI may use all that HTTP does not hold.
+    fd_reserve: int = 128
+    http_fd_share: float = 0.5
+    http_max_per_source: int = 64
+    # Live streams (SSE) per user and in total.
+    stream_max_per_user: int = 4
+    stream_max_total: int = 1000
+    # /metrics without authentication on this port (0: only on the web port, for admins).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Monthly client reports (docs/reports.md): the answering company's name on them, a
+    # TrueType font with Japanese glyphs (empty: found by name, e.g. IPAexGothic), and how
+    # often the report scheduler and push worker look for work.
+    company_name: str = ""
+    report_font: str = ""
+    report_interval_s: float = 30.0
+    # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
+    # to delete recordings past a client's retention; empty: recordings are not touched.
+    voicemail_spool_dir: str = ""
 
     @property
     def spool_dir(self) -> Path:
@@ -192,4 +235,45 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if pbx_env:
         first = _apply(config.pbxs[0], pbx_env, "environment")
         config = dataclasses.replace(config, pbxs=(first, *config.pbxs[1:]))
+    check_config(config)
     return config
+
+
+def check_config(config: Config) -> None:
+    """Refuse values that would make the service do something else than asked: a port out
+    of range (the kernel would take 99999 modulo 65536 and bind another port), a count
+    that cannot be."""
+    ports = {"web_port": config.web_port, "agi_port": config.agi_port,
+             "metrics_port": config.metrics_port}
+    ports.update({f"[[pbx]] {p.pbx_id} ami_port": p.ami_port for p in config.pbxs})
+    for name, port in ports.items():
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}: {port} is not a TCP port (0..65535)")
+    for name in ("login_workers", "stream_max_per_user", "stream_max_total",
+                 "http_max_per_source", "agi_max_sessions"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if not 0 < config.http_fd_share < 1:
+        raise ConfigError("http_fd_share: must be between 0 and 1")
+    if config.database_url:
+        check_database_url(config.database_url)
+
+
+def check_database_url(url: str) -> None:
+    """A DATABASE_URL that cannot be a PostgreSQL address is refused in one line.
+
+    >>> check_database_url("postgresql://u:p@db:5432/orikaeshi")
+    >>> check_database_url("postgresql://u:p@db:port/x")
+    Traceback (most recent call last):
+    ...
+    service.config.ConfigError: DATABASE_URL: the port is not a number
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ConfigError("DATABASE_URL: the port is not a number") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL: must start with postgresql://")

@@ -15,9 +15,11 @@ def default_reply(command: str) -> str:
 
 async def agi_session(port: int, headers: Sequence[tuple[str, str]],
                       reply: Callable[[str], str] = default_reply,
-                      timeout: float = 10.0) -> list[str]:
-    """One session against 127.0.0.1:port; returns the command lines received."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                      timeout: float = 10.0, source: str | None = None) -> list[str]:
+    """One session against 127.0.0.1:port (from the loopback address ``source``, e.g. a
+    second "PBX" at 127.0.0.2); returns the command lines received."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, local_addr=(source, 0) if source else None)
     block = "".join(f"{k}: {v}\n" for k, v in headers) + "\n"
     writer.write(block.encode("utf-8"))
     commands: list[str] = []

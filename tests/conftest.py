@@ -70,20 +70,28 @@ def template_db(pg_server_url: str) -> str:
     return name
 
 
-@pytest.fixture
-async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
-    name = f"orikaeshi_t_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_server_url)
+async def fresh_database(server_url: str, prefix: str, template: str | None = None
+                         ) -> AsyncIterator[str]:
+    """A new database on the test server (a copy of ``template``, or empty), dropped after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        await admin.execute(f'CREATE DATABASE "{name}"' +
+                            (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
+    yield with_database(server_url, name)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
+    async for url in fresh_database(pg_server_url, "orikaeshi_t", template_db):
+        yield url
 
 
 @pytest.fixture

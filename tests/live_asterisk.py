@@ -23,6 +23,7 @@ import pytest
 from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.config import Config, PbxConfig
+from service.dialplan.render import asterisk_major, include_for
 from service.ledger.pipeline import build_pipeline
 from tests.waiting import running
 
@@ -64,6 +65,13 @@ def asterisk_binary() -> str | None:
     return os.environ.get("ASTERISK_BIN") or shutil.which("asterisk")
 
 
+def asterisk_version(binary: Path) -> str:
+    """What ``asterisk -V`` says, e.g. "Asterisk 20.20.1"."""
+    done = subprocess.run([str(binary), "-V"], capture_output=True, text=True, timeout=20,
+                          check=False)
+    return done.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -102,6 +110,7 @@ class LiveAsterisk:
             pytest.skip("no Asterisk: set ASTERISK_BIN to run live-PBX tests")
         self.binary = Path(binary)
         self.root = root
+        self.version = asterisk_version(self.binary)
         self.ami_port = free_port()
         self.etc = root / "etc"
         self.sounds = root / "data" / "sounds"
@@ -143,6 +152,10 @@ write = all
             "http.conf": "[general]\nenabled = no\n",
             "cdr.conf": "[general]\nenable = no\n",
             "extensions.conf": extensions,
+            # The include as `orikaeshi dialplan include` writes it for this binary's release
+            # (Queue()'s member Gosub moved between 20 and 21): `#include orikaeshi.conf`.
+            "orikaeshi.conf": include_for((REPO / "dialplan" / "orikaeshi.conf").read_text(),
+                                          asterisk_major(self.version)),
             "queues.conf": queues,
             "voicemail.conf": voicemail or "[general]\nformat = wav\n",
             "musiconhold.conf": "[default]\nmode = files\ndirectory = moh\n",
@@ -227,12 +240,14 @@ def silent_prompt(path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Config,
-                             members: dict[str, str],
-                             events: list[AmiMessage]) -> AsyncIterator[AmiClient]:
+                             members: dict[str, str], events: list[AmiMessage], *,
+                             pbx_config: PbxConfig | None = None
+                             ) -> AsyncIterator[AmiClient]:
     """The real ledger on ``pbx``'s AMI and a control AMI session, once Asterisk has fully
     booted, with each queue's member (an extension of ``[test-operators]``) added.  Yields
-    the control client; ``events`` fills with every AMI event the ledger reads."""
-    pipeline = build_pipeline(config, pbx.pbx_config, pool,
+    the control client; ``events`` fills with every AMI event the ledger reads.
+    ``pbx_config``: the service's view of this PBX (default: ``pbx.pbx_config``)."""
+    pipeline = build_pipeline(config, pbx_config or pbx.pbx_config, pool,
                               taps=[lambda _pbx, batch: events.extend(batch)])
     booted = asyncio.Event()
 
@@ -252,3 +267,33 @@ async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Conf
                 "Action": "QueueAdd", "Queue": queue, "MemberName": f"op{member}",
                 "Interface": f"Local/{member}@test-operators/n"})
         yield control
+
+
+def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
+                         ) -> str:
+    """extensions.conf of a live test: the include, the fallback map, simulated operators
+    in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
+    (dialled in ``outside``; [test-outside] is always busy)."""
+    return f"""[general]
+static = yes
+writeprotect = yes
+
+[globals]
+ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
+
+#include orikaeshi.conf
+#include orikaeshi-fallback.conf
+
+; simulated operators: answer after a second, then talk
+[test-operators]
+exten => _X.,1,Ringing()
+ same => n,Wait(1)
+ same => n,Answer()
+ same => n,Wait({talk_s})
+ same => n,Hangup()
+
+[test-outside]
+exten => _X.,1,Busy(5)
+"""

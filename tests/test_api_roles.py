@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app, database_ctx, web_ctx
+from service.clock import SettableClock
 from tests.webapp import PASSWORD, Seeded, seed, web_config
 
 ROLES = ("admin", "sup", "op", "ksl", "mdc")
@@ -18,7 +19,8 @@ ROLES = ("admin", "sup", "op", "ksl", "mdc")
 @pytest.fixture
 async def api(db_url: str, pool, tmp_path: Path) -> AsyncIterator[tuple[TestClient, Seeded]]:
     seeded = await seed(pool)
-    app = create_app(web_config(tmp_path, db_url), [database_ctx, web_ctx])
+    # A clock tests may set (the worklist's calling hours).
+    app = create_app(web_config(tmp_path, db_url), [database_ctx, web_ctx], clock=SettableClock())
     async with TestClient(TestServer(app)) as client:
         yield client, seeded
 
@@ -68,6 +70,10 @@ async def test_every_role_against_every_resource(api) -> None:  # type: ignore[n
          (400, 404, 403, 403, 403)),  # the admin user has no phone to ring
         ("GET", "/api/spy", None, (200, 200, 403, 403, 403)),
         ("GET", "/api/users", None, (200, 403, 403, 403, 403)),
+        ("GET", "/api/screen/current", None, (200, 200, 200, 403, 403)),
+        ("GET", "/api/status", None, (200, 200, 403, 403, 403)),
+        ("POST", "/api/alerts/ack", {"key": "overdue:1"}, (200, 200, 403, 403, 403)),
+        ("POST", "/api/alerts/ack", {"key": "<b>"}, (400, 400, 403, 403, 403)),
     ]
     failures = []
     for method, path, body, expected in matrix:

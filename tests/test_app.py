@@ -40,13 +40,15 @@ async def test_serve_ingests_a_pbx_and_shuts_down_cleanly(db_url: str, tmp_path:
         await asyncio.wait_for(server.finished.wait(), 10)
         for _ in range(100):
             health = await (await client.get("/healthz")).json()
-            if health["pbx"]["pbx1"]["events"] > 100 and not health["pbx"]["pbx1"]["live_calls"]:
+            pbx1 = {p["pbx_id"]: p for p in health["pbx"]}["pbx1"]
+            if pbx1["events"] > 100 and not pbx1["live_calls"]:
                 break
             await asyncio.sleep(0.05)
         response = await client.get("/healthz")
         assert response.status == 200
         body = await response.json()
-        assert body["database"] is True and body["pbx"]["pbx1"]["ami_logged_in"] is True
+        assert body["database"] is True and body["pbx"][0]["state"] == "up"
+        assert (body["pbx"][0]["pbx_id"], body["pbx"][0]["port"]) == ("pbx1", port)
         assert response.headers["X-Request-Id"]
         row = None
         for _ in range(100):  # the writer flushes every 50 ms
@@ -73,7 +75,7 @@ async def test_healthz_says_503_when_the_pbx_is_unreachable(db_url: str, tmp_pat
         response = await client.get("/healthz")
         assert response.status == 503
         body = await response.json()
-        assert body["database"] is True and body["pbx"]["down"]["ami_logged_in"] is False
+        assert body["database"] is True and body["pbx"][0]["state"] == "down"
 
 
 async def test_orikaeshi_serve_process_routes_records_and_stops_on_sigterm(
@@ -104,7 +106,9 @@ async def test_orikaeshi_serve_process_routes_records_and_stops_on_sigterm(
                             break
                 await asyncio.sleep(0.1)
         assert health["ok"] is True and health["event_loop"] == "uvloop"
-        assert health["pbx"]["pbx1"]["ami_logged_in"] is True
+        assert health["pbx"][0]["state"] == "up" and health["pbx"][0]["pbx_id"] == "pbx1"
+        # The FastAGI listener is named even before its first session (it said null).
+        assert health["agi"]["listening"] == f"127.0.0.1:{agi_port}", health["agi"]
 
         # A DID no client owns: answered all the same, in the unknown-DID queue.
         commands = await agi_session(agi_port, route_headers("0399999999", "09012345678"))

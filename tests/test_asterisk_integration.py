@@ -31,6 +31,7 @@ from tests.live_asterisk import (
     free_port,
     ledger_and_control,
     live_clients,
+    orikaeshi_extensions,
 )
 from tests.replaying import config_for
 from tests.waiting import running
@@ -42,28 +43,7 @@ CLIENTS = live_clients("KSL", "MDC")
 
 
 def extensions(agi_port: int) -> str:
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-outside/n
-
-#include {REPO / "dialplan" / "orikaeshi.conf"}
-#include orikaeshi-fallback.conf
-
-; simulated operators: answer after a second, talk for three
-[test-operators]
-exten => _X.,1,Ringing()
- same => n,Wait(1)
- same => n,Answer()
- same => n,Wait(3)
- same => n,Hangup()
-
-[test-outside]
-exten => _X.,1,Busy(5)
-"""
+    return orikaeshi_extensions(agi_port)
 
 
 async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is_down(

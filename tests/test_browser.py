@@ -101,13 +101,14 @@ async def test_supervisor_sees_a_live_call_end_and_whispers(browser, pool, db_ur
         await login(page, running.base, "sup")
         assert page.url.endswith("/wallboard")
         running.go()
-        # The call appears live, answered by operator 201, with the spy buttons.
-        whisper = page.locator("#live tr[data-linkedid] button[data-mode=whisper]")
-        await whisper.wait_for(timeout=30_000)
-        assert await page.locator("#live .caller-name", has_text="Kimura").count() == 1
-        await whisper.click()
+        # The call appears live, answered by operator 201; chosen, it offers the spy buttons.
+        talking = page.locator("#live button.callrow[data-operator='201']")
+        await talking.wait_for(timeout=30_000)
+        assert await page.locator("#live [data-linkedid]", has_text="Kimura").count() == 1
+        await talking.click()
+        await page.locator("#spy button[data-mode=whisper]").click()
         await page.wait_for_function(
-            "document.getElementById('status').textContent.includes('originated')",
+            "document.getElementById('status').textContent.includes('is ringing')",
             timeout=10_000)
         originate = [a for a in running.server.actions if a.get("Action") == "Originate"]
         assert len(originate) == 1
@@ -122,8 +123,8 @@ async def test_supervisor_sees_a_live_call_end_and_whispers(browser, pool, db_ur
         await page.wait_for_function(
             "!document.querySelector('#live tr[data-linkedid]')", timeout=40_000)
         await page.wait_for_function(
-            "[...document.querySelectorAll('#today tr')].some(r => r.textContent.startsWith('KSL')"
-            " && r.children[1].textContent === '2')", timeout=15_000)  # seeded one + this one
+            "document.querySelector('#today .client[data-client=KSL] .answered')"
+            ".textContent === '2'", timeout=15_000)  # seeded one + this one
         assert errors == []
     finally:
         await runner.cleanup()
@@ -137,7 +138,7 @@ async def test_escalation_alert_appears(browser, pool, db_url, tmp_path) -> None
         page = await browser.new_page()
         await login(page, running.base, "sup")
         running.go()
-        alert = page.locator("#alerts .alert[data-kind=escalation]")
+        alert = page.locator("#alerts .alert[data-kind=repeat_caller]")
         await alert.wait_for(timeout=40_000)
         assert "Matsumoto" in await alert.inner_text()
     finally:
@@ -156,7 +157,7 @@ async def test_client_user_cannot_see_another_clients_calls(browser, pool, db_ur
         await login(page, running.base, "mdc")
         assert page.url.endswith("/portal")
         assert [await page.inner_text(h) for h in ("#h-calls", "#l-missed", "#export")] == \
-            ["Calls", "Missed only", "Export CSV"]
+            ["Calls", "Missed calls only", "Download CSV"]
         await page.locator("#calls tr[data-id]").first.wait_for(timeout=10_000)
         # Only MDC's own calls, and the hostile name shown as text, never run as HTML.
         ids = await page.locator("#calls tr[data-id]").evaluate_all(
@@ -210,12 +211,13 @@ async def test_operator_gets_a_screen_pop_and_takes_a_message(browser, pool, db_
         await page.add_init_script("localStorage.setItem('lang', 'ja')")
         await login(page, running.base, "op")
         assert page.url.endswith("/operator")
-        assert [await page.inner_text(h) for h in ("#h-call", "#h-message", "#h-history")] \
-            == ["着信中の通話", "伝言", "過去の履歴"]
+        assert await page.inner_text("#no-call") == "着信はありません。"
         await asyncio.sleep(1.0)  # the page's live stream is open
         running.go()
         await page.locator("#client-name").wait_for(timeout=30_000)
-        assert await page.inner_text("#client-name") == "Kasumi Law Office"
+        assert [await page.inner_text(h) for h in ("#h-message", "#h-history")] \
+            == ["伝言", "この発信者の履歴"]
+        assert await page.inner_text("#client-name") == "霞法律事務所"
         assert "お電話ありがとうございます" in await page.inner_text("#greeting")
         assert await page.inner_text("#caller-name") == "Tanaka"
         await page.fill("#body", "契約書の件で折り返しをお願いします")

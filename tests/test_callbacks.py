@@ -239,7 +239,7 @@ async def test_call_back_inside_hours_originates_the_operator_phone(pool, tmp_pa
     [originate] = [a for a in server.actions if a.get("Action") == "Originate"]
     assert originate["Channel"] == "Local/201@opphone/n"
     assert (originate["Context"], originate["Exten"], originate["Account"]) == \
-        ("outbound", "09011112222", "KSL")
+        ("orikaeshi-outbound", "09011112222", "KSL")
     assert originate["CallerID"] == '"Kasumi Law Office" <0312345678>'
     assert dial_string("+819011112222") == "09011112222"
 

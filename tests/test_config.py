@@ -18,8 +18,12 @@ SAMPLE = REPO_ROOT / "deploy" / "orikaeshi.toml.sample"
 def test_the_sample_file_loads_as_written() -> None:
     config = load_config(SAMPLE, environ={})
     assert [p.pbx_id for p in config.pbxs] == ["tokyo-1"]
-    assert config.pbxs[0].clock_tz == "Asia/Tokyo"
-    assert config.pbxs[0].inbound_contexts == ("from-pstn",)
+    # The shipped dialplan's contexts and cdr.conf.sample's UTC dates (dialplan check
+    # compares them with the PBX's files: tests/test_pbx_check.py).
+    assert config.pbxs[0].clock_tz == "UTC"
+    assert config.pbxs[0].inbound_contexts == ("orikaeshi-inbound",)
+    assert config.pbxs[0].outbound_contexts == ("orikaeshi-outbound",)
+    assert config.pbxs[0].callback_context == "orikaeshi-outbound"
     assert (config.web_port, config.event_loop, config.ami_event_queue) == (8080, "uvloop", 5000)
 
 

@@ -22,6 +22,7 @@ class Story:
         self.linkedid = linkedid
         self.caller = linkedid[:-1] + "1"
         self.calls: dict[str, Call] = {}
+        self.joined = 0.0
 
     def feed(self, t: float, **headers: str) -> Story:
         headers.setdefault("Linkedid", self.linkedid)
@@ -41,6 +42,7 @@ class Story:
                          Variable=name, Value=value)
 
     def join(self, t: float, queue: str = "q-ksl") -> Story:
+        self.joined = t
         return self.feed(t, Event="QueueCallerJoin", Uniqueid=self.caller, Queue=queue,
                          Position="1")
 
@@ -48,8 +50,9 @@ class Story:
         return self.feed(t, Event="QueueCallerLeave", Uniqueid=self.caller, Queue=queue)
 
     def abandon(self, t: float, queue: str = "q-ksl") -> Story:
+        # HoldTime is the caller's wait in whole seconds, as Asterisk counts it.
         return self.feed(t, Event="QueueCallerAbandon", Uniqueid=self.caller, Queue=queue,
-                         HoldTime=str(int(t)))
+                         HoldTime=str(int(t - self.joined)))
 
     def hangup(self, t: float) -> Story:
         return self.feed(t, Event="Hangup", Uniqueid=self.caller, Cause="16")
@@ -161,10 +164,10 @@ def test_one_bad_event_does_not_cost_the_rest_of_the_batch() -> None:
     class BuggyMachine(LedgerMachine):
         """Stands for a bug triggered by one odd event."""
 
-        def feed(self, event: Any, ts: float) -> None:
+        def feed(self, event: Any, ts: float, timed: bool = True) -> None:
             if event.get("Event") == "Boom":
                 raise KeyError("a bug")
-            super().feed(event, ts)
+            super().feed(event, ts, timed)
 
     machine = BuggyMachine("t")
     writer = Writer()

@@ -174,8 +174,8 @@ def test_open_jtalk_reads_the_numbers_as_a_person_would() -> None:
 
 def test_callflow_settings_in_the_clients_file() -> None:
     text = (REPO / "deploy" / "clients.sample.yaml").read_text(encoding="utf-8").replace(
-        "    spoken_name: ほしウェブショップ",
-        "    spoken_name: ほしウェブショップ\n    language: en\n    supervisor_wait: 45s\n"
+        "    name_ja: ほしウェブショップ",
+        "    name_ja: ほしウェブショップ\n    language: en\n    supervisor_wait: 45s\n"
         "    recording: all\n    recording_notice: yes\n    wrapup: 15s\n"
         "    dispositions: [message_taken, info_given, wrong_number]")
     wsh = parse_clients(text, "c.yaml").clients["WSH"]

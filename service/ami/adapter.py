@@ -41,6 +41,7 @@ from panoramisk.message import Message
 
 from service.ami.parser import AmiMessage, AmiParser, BadMessage, Banner
 from service.logs import get_logger
+from service.logthrottle import Throttle
 
 log = get_logger(__name__)
 
@@ -96,6 +97,15 @@ def backoff_delay(failures: int, low: float, high: float) -> float:
     return min(high, low * 2 ** min(max(failures - 1, 0), 30)) * random.uniform(0.8, 1.2)
 
 
+def _describe(exc: Exception, host: str, port: int) -> str:
+    """One line an admin can act on: what failed, and where."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {host}:{port} in time"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {host}:{port} (Asterisk down, or AMI off/elsewhere)"
+    return str(exc) or type(exc).__name__
+
+
 @dataclass
 class AmiStats:
     connects: int = 0
@@ -144,8 +154,13 @@ class HardenedAMIProtocol(AMIProtocol):
                     self.banner.set_result(item.version)
             elif isinstance(item, BadMessage):
                 self.client.stats.bad_messages += 1
-                log.warning("ami_bad_message", pbx=self.client.pbx_id, reason=item.reason,
-                            sample=item.sample[:80].decode("utf-8", "replace"))
+                # A peer sending junk by the thousand must not flood the log: a few lines a
+                # minute, each saying how many were held back (all are counted).
+                held = self.client.throttle.allow("ami_bad_message")
+                if held is not None:
+                    log.warning("ami_bad_message", pbx=self.client.pbx_id, reason=item.reason,
+                                sample=item.sample[:80].decode("utf-8", "replace"),
+                                suppressed=held)
         if events:
             self.client._enqueue(events)
 
@@ -223,8 +238,14 @@ class AmiClient:
         self.queue_max = queue_max
         self.max_message_bytes = max_message_bytes
         self.stats = AmiStats()
+        self.throttle = Throttle()
         self.protocol: HardenedAMIProtocol | None = None
         self.logged_in = asyncio.Event()
+        # The link as /healthz shows it: since when it is up (logged in) or down (epoch s,
+        # None before the first attempt ended), and the last reason it went down or failed.
+        self.link_since: float | None = None
+        self.last_error: str | None = None
+        self._link_up = False
         self._queue: deque[list[AmiMessage] | _Snapshot] = deque()
         self._snapshots: dict[str, tuple[str, list[AmiMessage]]] = {}
         self._queued_events = 0
@@ -280,10 +301,16 @@ class AmiClient:
             started = time.monotonic()
             try:
                 await self._session()
+                self.last_error = "the PBX closed the AMI connection"
+                # The PBX closed the session (restart, network): events are being missed
+                # until the reconnect, so an operator must see it.
+                log.warning("ami_disconnected", pbx=self.pbx_id)
             except (OSError, TimeoutError, AmiError) as exc:
-                log.warning("ami_session_ended", pbx=self.pbx_id, error=str(exc) or repr(exc))
+                self.last_error = _describe(exc, self.host, self.port)
+                log.warning("ami_session_ended", pbx=self.pbx_id, error=self.last_error)
             finally:
                 self.logged_in.clear()
+                self._set_link(False)
                 self.protocol = None
                 self._resume_reading()
             if time.monotonic() - started > 30:
@@ -309,9 +336,12 @@ class AmiClient:
                 {"Action": "Login", "Username": self.username, "Secret": self.secret,
                  "Events": "on"}, timeout=self.connect_timeout)
             if getattr(login, "response", "") != "Success":
-                raise AmiLoginFailed(f"{self.pbx_id}: {getattr(login, 'message', login)}")
+                raise AmiLoginFailed(f"{self.pbx_id}: login as {self.username!r} refused by "
+                                     f"{self.host}:{self.port}: "
+                                     f"{getattr(login, 'message', login)}")
             self.stats.connects += 1
             self.logged_in.set()
+            self._set_link(True)
             log.info("ami_logged_in", pbx=self.pbx_id, version=version)
             for name in self.snapshot_actions:
                 self._snapshot_seq += 1
@@ -341,6 +371,11 @@ class AmiClient:
                 return
             except AmiError:
                 return
+
+    def _set_link(self, up: bool) -> None:
+        if up != self._link_up or self.link_since is None:
+            self._link_up = up
+            self.link_since = time.time()
 
     @staticmethod
     def _transport_ok(protocol: HardenedAMIProtocol) -> bool:

@@ -61,6 +61,16 @@ class RepeatRule:
 
 
 @dataclass(frozen=True)
+class WallboardRule:
+    """What the wallboard measures a client against: its service level (answered within the
+    client's ``service_level_s``) against ``service_level_target`` (0..1); a caller waiting
+    longer than ``long_wait_s`` is an alert."""
+
+    service_level_target: float = 0.8
+    long_wait_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Client:
     code: str
     name: str
@@ -92,9 +102,20 @@ class Client:
     report_webhook: str | None = None       # 受電報告 by HTTP POST (HMAC-signed)
     report_webhook_secret: str | None = None
     report_emails: tuple[str, ...] = ()     # and/or by e-mail
+    # The monthly report and pushes (issue 9, docs/reports.md).
+    name_ja: str | None = None              # the client's name on Japanese reports
+    name_en: str | None = None              # and on English ones (default: name)
+    plan_counts: str = "answered"           # answered | offered: what uses up plan_calls
+    overage_price: int | None = None        # JPY per call over plan_calls
+    service_level_s: float = 20.0           # answered within this counts to service level
+    report_contacts: tuple[str, ...] = ()   # monthly report e-mail (default: report_emails)
+    push_mode: str = "immediate"            # immediate | digest | daily | off
+    push_every_s: float | None = None       # digest: every this long
+    push_daily_at: time | None = None       # daily: at this local time (default 08:00)
+    retention_s: float | None = None        # calls/messages older than this are purged
+    wallboard: WallboardRule = field(default_factory=WallboardRule)
     # --- call flows (docs/callflows.md) ---
     language: str = "ja"                    # prompts: ja (Open JTalk) or en (on request)
-    spoken_name: str = ""                   # the name as prompts say it (霞法律事務所)
     # An escalated caller waits this long for a supervisor, then goes back to the operators,
     # first in line (None: the client's queue_timeout).
     supervisor_wait_s: int | None = None

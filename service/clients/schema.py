@@ -51,6 +51,7 @@ from service.clients.model import (
     RepeatRule,
     Span,
     UnknownDidRoute,
+    WallboardRule,
     normalise_did,
 )
 
@@ -254,7 +255,7 @@ def _weekdays(key: str) -> list[int] | None:
 
 
 # Call-flow settings (docs/callflows.md); a client may also take them from ``defaults``.
-CALLFLOW_KEYS = ("language", "spoken_name", "supervisor_wait", "recording", "recording_notice",
+CALLFLOW_KEYS = ("language", "supervisor_wait", "recording", "recording_notice",
                  "wrapup", "dispositions")
 _DISPOSITION = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -262,10 +263,12 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "open_days", "greeting", "whisper", "queue", "queue_timeout", "priority",
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
-                "greeting_script", "notes", "reports", *CALLFLOW_KEYS)
+                "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
+                "overage_price", "service_level", "retention",
+                "wallboard", *CALLFLOW_KEYS)
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout",
-                 *CALLFLOW_KEYS)
+                 "plan_counts", "service_level", "retention", "wallboard", *CALLFLOW_KEYS)
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -343,7 +346,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         r.error(code_node, path, "voicemail (a mailbox) is required when closed or after_timeout "
                             "leads to voicemail")
     reports = r.mapping(fields.get("reports"), f"{path}.reports",
-                        ("webhook", "webhook_secret", "email"))
+                        ("webhook", "webhook_secret", "email", "contacts", "push"))
     webhook = r.pattern(reports.get("webhook"), f"{path}.reports.webhook", _URL,
                         "an http(s) URL")
     webhook_secret = r.scalar(reports.get("webhook_secret"), f"{path}.reports.webhook_secret")
@@ -356,6 +359,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         if email:
             emails.append(email)
     plan = r.integer(fields.get("plan_calls"), f"{path}.plan_calls", 0, 10_000_000)
+    report_settings = _report_settings(r, fields, reports, path)
     priority = r.integer(fields.get("priority"), f"{path}.priority", 0, 100)
     if len(r.errors) > before:
         return None
@@ -375,7 +379,62 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         greeting_script=r.scalar(fields.get("greeting_script"), f"{path}.greeting_script") or "",
         notes=r.scalar(fields.get("notes"), f"{path}.notes") or "",
         report_webhook=webhook, report_webhook_secret=webhook_secret,
-        report_emails=tuple(emails))
+        report_emails=tuple(emails), **report_settings)
+
+
+def _push(r: _Reader, node: yaml.Node | None, path: str) -> dict[str, Any]:
+    """``immediate``, ``digest 30m``, ``daily`` (08:00), ``daily 18:30`` or ``off``."""
+    text = r.scalar(node, path)
+    if text is None:
+        return {}
+    mode, _, rest = text.strip().lower().partition(" ")
+    rest = rest.strip()
+    if mode in ("immediate", "off") and not rest:
+        return {"push_mode": mode}
+    if mode == "digest":
+        match = _DURATION.match(rest)
+        if match and float(match.group(1)) > 0:
+            every = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[
+                match.group(2) or "s"]
+            if every >= 60:
+                return {"push_mode": "digest", "push_every_s": every}
+        r.error(node, path, f"{text!r}: a digest needs its interval, at least 1m "
+                            "(e.g. 'digest 30m')")
+        return {}
+    if mode == "daily":
+        at = re.fullmatch(r"(\d{1,2}):(\d{2})", rest) if rest else None
+        if not rest:
+            return {"push_mode": "daily", "push_daily_at": time(8, 0)}
+        if at and int(at.group(1)) < 24 and int(at.group(2)) < 60:
+            return {"push_mode": "daily",
+                    "push_daily_at": time(int(at.group(1)), int(at.group(2)))}
+        r.error(node, path, f"{text!r}: daily takes a time, e.g. 'daily 08:00'")
+        return {}
+    r.error(node, path, f"{text!r} is not immediate, 'digest <interval>', 'daily [HH:MM]' "
+                        "or off")
+    return {}
+
+
+def _report_settings(r: _Reader, fields: dict[str, yaml.Node], reports: dict[str, yaml.Node],
+                     path: str) -> dict[str, Any]:
+    """The monthly report's and pushes' settings of a client (docs/reports.md)."""
+    out: dict[str, Any] = {}
+    for key in ("name_ja", "name_en"):
+        value = r.scalar(fields.get(key), f"{path}.{key}")
+        if value:
+            out[key] = value
+    price = r.integer(fields.get("overage_price"), f"{path}.overage_price", 0, 1_000_000)
+    if price is not None:
+        out["overage_price"] = price
+    contacts = []
+    for item in r.sequence(reports.get("contacts"), f"{path}.reports.contacts"):
+        email = r.pattern(item, f"{path}.reports.contacts", _EMAIL, "an e-mail address")
+        if email:
+            contacts.append(email)
+    if contacts:
+        out["report_contacts"] = tuple(contacts)
+    out.update(_push(r, reports.get("push"), f"{path}.reports.push"))
+    return out
 
 
 def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path: str) -> Client:
@@ -400,7 +459,15 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                         f"{holidays_country!r} is not a country the holidays library knows")
     if "calling_hours" in fields:
         ranges = r.time_range(fields["calling_hours"], f"{path}.calling_hours")
-        if len(ranges) == 1 and not ranges[0][2]:
+        # Opening hours may run past midnight (22:00-06:00); the window in which call backs
+        # may be dialled may not: the guard compares times of one day, so a reversed window
+        # would refuse every call back without a word.
+        if len(ranges) == 1 and not ranges[0][2] and ranges[0][0] > ranges[0][1]:
+            start, end = (f"{x:%H:%M}" for x in ranges[0][:2])
+            r.error(fields["calling_hours"], f"{path}.calling_hours",
+                    f"'{start}-{end}' runs past midnight; call backs may only be dialled "
+                    f"inside one day (callee's local time), e.g. 08:00-21:00")
+        elif len(ranges) == 1 and not ranges[0][2]:
             changes["calling_hours"] = (ranges[0][0], ranges[0][1])
         elif ranges:
             r.error(fields["calling_hours"], f"{path}.calling_hours",
@@ -417,8 +484,49 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
         changes["after_timeout"] = after
     if "repeat" in fields:
         changes["repeat"] = _repeat(r, fields["repeat"], f"{path}.repeat", client.repeat)
+    plan_counts = r.choice(fields.get("plan_counts"), f"{path}.plan_counts",
+                           ("answered", "offered"))
+    if plan_counts:
+        changes["plan_counts"] = plan_counts
+    service_level = r.duration(fields.get("service_level"), f"{path}.service_level")
+    if service_level is not None:
+        changes["service_level_s"] = service_level
+    retention = r.scalar(fields.get("retention"), f"{path}.retention")
+    if retention is not None and retention.lower() in ("none", "forever", "off"):
+        changes["retention_s"] = None
+    elif retention is not None:
+        seconds = r.duration(fields.get("retention"), f"{path}.retention")
+        if seconds is not None and seconds < 86400:
+            r.error(fields["retention"], f"{path}.retention",
+                    f"{retention!r} is shorter than a day")
+        elif seconds is not None:
+            changes["retention_s"] = seconds
+    if "wallboard" in fields:
+        changes["wallboard"] = _wallboard(r, fields["wallboard"], f"{path}.wallboard",
+                                          client.wallboard)
     changes.update(_callflow_settings(r, fields, path))
     return replace(client, **changes)
+
+
+def _wallboard(r: _Reader, node: yaml.Node, path: str, base: WallboardRule) -> WallboardRule:
+    """``{service_level_target: 80%, long_wait: 60s}`` (the service level's threshold is the
+    client's ``service_level``, the same for the wallboard and the monthly report)."""
+    fields = r.mapping(node, path, ("service_level_target", "long_wait"))
+    wait = r.duration(fields.get("long_wait"), f"{path}.long_wait")
+    target_text = r.scalar(fields.get("service_level_target"), f"{path}.service_level_target")
+    target = base.service_level_target
+    if target_text is not None:
+        match = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)\s*%", target_text)
+        if match and float(match.group(1)) <= 100:
+            target = float(match.group(1)) / 100
+        else:
+            r.error(fields["service_level_target"], f"{path}.service_level_target",
+                    f"{target_text!r} is not a percentage (e.g. 80%)")
+    if wait is not None and wait <= 0:
+        r.error(fields["long_wait"], f"{path}.long_wait", "must be longer than 0s")
+    return WallboardRule(
+        service_level_target=target,
+        long_wait_s=wait if wait and wait > 0 else base.long_wait_s)
 
 
 def _repeat(r: _Reader, node: yaml.Node, path: str, base: RepeatRule) -> RepeatRule:
@@ -514,9 +622,6 @@ def _callflow_settings(r: _Reader, fields: dict[str, yaml.Node], path: str) -> d
     language = r.choice(fields.get("language"), f"{path}.language", ("ja", "en"))
     if language:
         changes["language"] = language
-    spoken = r.scalar(fields.get("spoken_name"), f"{path}.spoken_name")
-    if spoken:
-        changes["spoken_name"] = spoken
     wait = r.duration(fields.get("supervisor_wait"), f"{path}.supervisor_wait")
     if wait is not None:
         if 5 <= wait <= 600:

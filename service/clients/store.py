@@ -10,6 +10,7 @@ import asyncpg
 
 from service.clients.model import Directory
 from service.clients.schema import parse_clients
+from service.store.reports_sql import save_report_settings
 
 NOTIFY_CHANNEL = "orikaeshi_routing"
 
@@ -53,6 +54,12 @@ async def load_document(conn: asyncpg.Connection, text: str, source: str,
                 client.repeat.earlier_calls, client.repeat.window_s, client.repeat.enabled,
                 client.short_abandon_s, version, client.report_webhook,
                 client.report_webhook_secret, list(client.report_emails))
+            await save_report_settings(conn, client)
+            # The wallboard's thresholds (migration 0011).
+            await conn.execute(
+                """UPDATE clients SET service_level_target = $2, long_wait_s = $3
+                   WHERE code = $1""",
+                client.code, client.wallboard.service_level_target, client.wallboard.long_wait_s)
         # A client removed from the file keeps its row (its calls still name it), inactive.
         await conn.execute("UPDATE clients SET active = false, updated_at = now() "
                            "WHERE version <> $1 AND active", version)

@@ -19,17 +19,26 @@ from service.dialplan.prompts import needed_prompts
 ASTERISK_NAMES = frozenset({
     "EXTEN", "CALLERID", "CHANNEL", "AGISTATUS", "QUEUESTATUS", "VMSTATUS", "DIALSTATUS",
     "EVAL", "CONTEXT", "UNIQUEID", "BRIDGEPEER", "GOSUB_RETVAL", "DYNAMIC_FEATURES", "IF",
-    "ORIKAESHI_AGI", "ORIKAESHI_FORWARD", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
+    "ORIKAESHI_AGI", "ORIKAESHI_SUPERVISORS", "ORIKAESHI_SPY_PREFIX",
+    "ORIKAESHI_OUTSIDE_PREFIX", "ORIKAESHI_OUTSIDE_SUFFIX",
     "ARG1", "ARG2", "ARG3",
 })
 # Variables the route AGI sets that the dialplan itself must read (the others are read by
-# app_queue, like QUEUE_PRIO, or by the ledger from VarSet events).
+# app_queue, like QUEUE_PRIO, or by the ledger from VarSet events; REPEAT_SINCE and ROUTE_TZ
+# are for the supervisor's screen, the spoken whisper no longer says the date).
 MUST_READ = (v.ACTION, v.QUEUE, v.QUEUE_TIMEOUT, v.OVERFLOW_QUEUE, v.OVERFLOW_TIMEOUT,
              v.WHISPER, v.GREETING, v.CLOSED_PROMPT, v.VM_BOX, v.AFTER_TIMEOUT,
-             v.REPEAT_COUNT, v.REPEAT_SINCE, v.ROUTE_TZ)
+             v.REPEAT_COUNT)
 _USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SET = re.compile(r"Set\(([A-Za-z_][A-Za-z0-9_]*)=")
 AUDIO = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".WAV")
+# What [orikaeshi-repeat-whisper] plays for the call's number (1..20, then tens and units).
+CORE_DIGITS = tuple(f"digits/{n}" for n in (*range(1, 21), *range(30, 100, 10)))
+
+
+def _has_audio(sounds: Path, name: str) -> bool:
+    return any((base / f"{name}{ext}").exists() for base in (sounds, sounds / "en")
+               for ext in AUDIO)
 
 
 def _bare(name: str) -> str:
@@ -88,10 +97,14 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
             if queue not in present:
                 problems.append(f"queue {queue} ({who}) is not in queues.conf")
     if sounds is not None:
+        missing = [name for name in CORE_DIGITS if not _has_audio(sounds, name)]
+        if missing:
+            problems.append(f"Asterisk's core sounds {', '.join(missing)} are not under "
+                            f"{sounds}: the repeat caller's whisper says the call's number "
+                            "with them (install Asterisk's core sounds, e.g. "
+                            "asterisk-core-sounds-en-wav)")
         for prompt in needed_prompts(directory):
-            candidates = [sounds / f"{prompt.name}{ext}" for ext in AUDIO] + \
-                [sounds / "en" / f"{prompt.name}{ext}" for ext in AUDIO]
-            if not any(c.exists() for c in candidates):
+            if not _has_audio(sounds, prompt.name):
                 problems.append(f"prompt {prompt.name} has no audio file under {sounds} "
                                 f"(it should say: {prompt.text!r})")
     return problems

@@ -161,7 +161,7 @@ def client_texts(client: Client) -> dict[str, str]:
         return {"greeting": client.greeting_script if _is_english(client.greeting_script)
                 else f"Thank you for calling {client.name}.",
                 "whisper": f"Call for {client.name}.", "closed": closed}
-    name = client.spoken_name or client.name
+    name = client.name_ja or client.name
     closed = f"お電話ありがとうございます。{name}です。ただいまの時間は受付を終了しております。"
     if client.hours:
         closed += f"受付時間は、{hours_ja(client.hours)}です。"

@@ -7,6 +7,35 @@ is guaranteed, so everything is correlated by Uniqueid/Linkedid, never by stream
 
 Only the events that change what the ledger records are handled (see ``_HANDLERS``); the others
 (about half the stream: Newexten, DeviceStateChange, ...) are dropped after one dict lookup.
+
+An answer is an answer only when the caller was connected.  Asterisk's order for an answered
+queue call (answered_caller_hangup) is::
+
+    Newstate        Channel: Local/211@operators-00000001;2   ChannelStateDesc: Up
+    (the whisper plays to the member, ~0.9 s)
+    QueueCallerLeave  Channel: Local/0663330001@from-pstn-00000000;2
+    AgentConnect      Channel: Local/0663330001@from-pstn-00000000;2  HoldTime: 3  RingTime: 2
+    BridgeEnter       Channel: Local/211@operators-00000001;1
+    BridgeEnter       Channel: Local/0663330001@from-pstn-00000000;2
+
+and a caller hanging up shows first on its own side (repeat_caller_escalated, first call)::
+
+    HangupRequest   Channel: Local/0312345678@from-pstn-00000000;2   Cause: 0
+    Hangup          Channel: Local/0312345678@from-pstn-00000000;1   Cause: 0
+
+When those come before the caller's ``BridgeEnter`` (the caller hung up during the member's
+whisper), app_queue still sends ``AgentConnect`` and then ``AgentComplete`` with
+``Reason: caller`` and ``TalkTime: 0``; that stint is an abandon, not an answer.  Seen on a
+live Asterisk 23.4.1 with Queue()'s gosub whisper (tests/fixtures/whisper_hangup_ast23)::
+
+    QueueCallerLeave  Channel: Local/0312345678@from-pstn-00000000;2   (member picked up)
+    HangupRequest     Channel: Local/0312345678@from-pstn-00000000;2   Cause: 0
+    Hangup            Channel: Local/0312345678@from-pstn-00000000;1   Cause: 0
+    AgentConnect      Channel: Local/0312345678@from-pstn-00000000;2   HoldTime: 13
+    BridgeEnter       Channel: Local/201@test-operators-00000001;1
+    BridgeEnter       Channel: Local/0312345678@from-pstn-00000000;2   (already gone)
+    ...
+    AgentComplete     HoldTime: 13  TalkTime: 0  Reason: caller        (no channel headers)
 """
 
 from __future__ import annotations
@@ -64,6 +93,13 @@ def agent_id(interface_or_channel: str | None) -> str | None:
         return None
     match = _AGENT_RE.match(interface_or_channel)
     return match.group(1) if match else interface_or_channel
+
+
+def _recount_answer(call: Call) -> None:
+    """The call's answer from its stints: first connect, last member connected."""
+    answered = [s for s in call.stints if s.connected_at is not None]
+    call.answered_at = answered[0].connected_at if answered else None
+    call.answered_by = answered[-1].agent if answered else None
 
 
 def _clean_id(value: str | None) -> str | None:
@@ -127,14 +163,21 @@ class LedgerMachine:
         self.recent_max = recent_max
         self.last_snapshot: list[SnapshotChannel] = []
         self.handled = 0
+        self.ended_channels: dict[str, str] = {}  # uniqueid -> linkedid of recently ended
+        # agent -> (time, HoldTime) of an AgentComplete without channel headers that said
+        # "Reason: caller, TalkTime: 0": a caller gone before the bridge, call not named.
+        self.unbridged_completes: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
+        self._timed = True
 
     # -- entry points ------------------------------------------------------------------------
 
-    def feed(self, event: Event, ts: float) -> None:
-        """Apply one event.  ``ts`` is the event's time (epoch seconds)."""
+    def feed(self, event: Event, ts: float, timed: bool = True) -> None:
+        """Apply one event.  ``ts`` is the event's time (epoch seconds); ``timed`` says it is
+        Asterisk's (a ``Timestamp`` header), not merely when the event was read."""
         handler = _HANDLERS.get(event.get("Event", ""))
         if handler is not None:
             self.handled += 1
+            self._timed = timed
             handler(self, event, ts)
 
     def take_dirty(self) -> list[Call]:
@@ -155,16 +198,41 @@ class LedgerMachine:
             if stint.connected_at is not None and stint.ended_at is None and stint.interface:
                 self.connected[(stint.queue, stint.interface)] = (call, stint)
 
-    def apply_channels(self, channels: list[SnapshotChannel], now: float) -> None:
+    def apply_channels(self, channels: list[SnapshotChannel],
+                       now: float) -> list[tuple[str, str]]:
         """Resynchronise with the channels Asterisk says are alive (``CoreShowChannels``).
 
         Calls whose channels are all gone ended while we could not see them: they are closed
         as ``unknown`` (kept, never dropped) until reconciliation settles them.  Channels we
         never saw are adopted, so the calls they belong to are recorded from now on.
+
+        Returns ``(linkedid, channel name)`` of each caller channel of the inbound calls
+        adopted: they came without their variables, which the caller may ask the PBX for
+        (``apply_variable``).
         """
         self._close_vanished({c.uniqueid for c in channels}, now)
+        # Whoever was still waiting may have been answered, or may have left, while we could
+        # not see: until Asterisk says which, that is not known.
+        for call in self.calls.values():
+            for stint in call.stints:
+                if stint.left_at is None and stint.connected_at is None:
+                    stint.gap = True
+        known = set(self.calls)
         self._adopt_channels(channels, now)
         self.last_snapshot = channels
+        return [(c.linkedid, c.name) for c in channels
+                if c.linkedid not in known and c.context in self.inbound_contexts
+                and c.linkedid in self.calls and self.calls[c.linkedid].direction == "inbound"]
+
+    def apply_variable(self, linkedid: str, name: str, value: str, now: float) -> None:
+        """A channel variable of a call read from the PBX (AMI ``Getvar``), applied as its
+        ``VarSet`` would have been."""
+        call = self.calls.get(linkedid)
+        setter = _VARSETTERS.get(name)
+        if call is None or setter is None:
+            return
+        setter(self, call, {"Variable": name, "Value": value, "Linkedid": linkedid}, value, now)
+        self._touch(call, now)
 
     def apply_queue_entries(self, entries: list[SnapshotQueueEntry], now: float) -> None:
         """Resynchronise with the callers Asterisk says are waiting (``QueueStatus``); a caller
@@ -184,7 +252,12 @@ class LedgerMachine:
             for call in list(store.values()):
                 for uniqueid in [u for u in call.live if u not in alive]:
                     call.live.discard(uniqueid)
-                    self.channels.pop(uniqueid, None)
+                    channel = self.channels.pop(uniqueid, None)
+                    if channel is not None and channel.caller_side and \
+                            call.direction == "inbound":
+                        # A caller channel went while we could not see: the caller is gone
+                        # (a CONNECT after this is no answer).
+                        self._caller_gone(call, now)
                 if not call.live:
                     call.end_seen = False
                     self._finish(call, call.last_event_at or now)
@@ -211,7 +284,11 @@ class LedgerMachine:
         for entry in entries:
             snap = by_uniqueid.get(entry.uniqueid)
             call = self._live_call(snap.linkedid) if snap else None
-            if call is None or call.open_stint(entry.queue) is not None:
+            if call is None:
+                continue
+            open_stint = call.open_stint(entry.queue)
+            if open_stint is not None:
+                open_stint.gap = False  # Asterisk says the caller is still waiting
                 continue
             call.caller_uniqueid = call.caller_uniqueid or entry.uniqueid
             call.stints.append(Stint(seq=len(call.stints) + 1, queue=entry.queue,
@@ -257,6 +334,11 @@ class LedgerMachine:
                     or snap.uniqueid in waiting or not snap.bridge_id
                     or call.answered_at is not None):
                 continue
+            if call.caller_gone_at is not None:
+                # Another caller channel vanished: the caller hung up, and app_queue's bridge
+                # of a caller already gone is torn down at once.  No answer; Asterisk's
+                # AgentComplete and Cdr that follow say what it was.
+                continue
             peers = [p for p in bridges.get(snap.bridge_id, []) if p.uniqueid != snap.uniqueid]
             if not peers:
                 continue
@@ -270,6 +352,10 @@ class LedgerMachine:
             stint.left_at = stint.left_at or now
             stint.agent = agent_id(peers[0].name)
             stint.result = ANSWERED
+            # Both channels are alive and bridged: an answer.  Its hold and talk were not
+            # seen: AgentComplete's HoldTime/TalkTime will give them.
+            stint.gap = False
+            stint.measured = False
             call.answered_at = call.answered_at or now
             call.answered_by = stint.agent
             self._touch(call, now)
@@ -277,20 +363,30 @@ class LedgerMachine:
     def _finish(self, call: Call, ts: float) -> None:
         """All channels of the call hung up (or vanished during an AMI gap)."""
         for stint in call.stints:
+            # No BridgeEnter was seen, and no sign of the caller going either (channels
+            # that vanished in a gap): the connect stands.
+            stint.awaiting_bridge = False
+            if stint.cdr_member is not None:
+                # The caller's Cdr said ANSWERED after a gap and no AgentComplete said
+                # otherwise: answered by that member.
+                self._answer_from_cdr(call, stint, *stint.cdr_member)
             if stint.connected_at is not None:
                 if stint.ended_at is None:
                     stint.ended_at = ts
-                if stint.interface:
-                    self.connected.pop((stint.queue, stint.interface), None)
+                # Kept in ``connected``: AgentComplete (with Asterisk's TalkTime) may come
+                # after the last Hangup, without any channel header (supervisor_whisper_
+                # chanspy); the member's next connect replaces the entry.
                 continue
+            # A hang-up after an AMI gap proves nothing about what happened in the gap.
+            seen = call.end_seen and not stint.gap
             if stint.left_at is None:
                 stint.left_at = ts
-                stint.result = ABANDONED if call.end_seen else UNKNOWN
+                stint.result = ABANDONED if seen else UNKNOWN
             elif stint.result == WAITING:
                 if stint.abandon_seen:
                     stint.result = ABANDONED
                 else:
-                    stint.result = EXIT_KEY if call.end_seen else UNKNOWN
+                    stint.result = EXIT_KEY if seen else UNKNOWN
             for ring in stint.rings:
                 if ring.result == RINGING:
                     ring.result = RING_CANCELLED
@@ -308,8 +404,13 @@ class LedgerMachine:
         if call.direction in ("inbound", "outbound"):
             self._touch(call, ts)
             self.ended[call.linkedid] = call
+            # cdr_manager's Cdr events may follow the last Hangup: keep the channels findable.
+            for uniqueid in call.uniqueids:
+                self.ended_channels[uniqueid] = call.linkedid
             while len(self.ended) > self.recent_max:
-                self.ended.popitem(last=False)
+                _, old = self.ended.popitem(last=False)
+                for uniqueid in old.uniqueids:
+                    self.ended_channels.pop(uniqueid, None)
 
     # -- channel lifecycle -------------------------------------------------------------------
 
@@ -407,6 +508,8 @@ class LedgerMachine:
         call.live.discard(uniqueid)
         if channel.caller_side and uniqueid == call.caller_uniqueid:
             call.hangup_cause = ev.get("Cause")
+        if channel.caller_side and call.direction == "inbound":
+            self._caller_gone(call, ts)
         if not call.live:
             self._finish(call, ts)
         else:
@@ -508,7 +611,7 @@ class LedgerMachine:
         call.stints.append(Stint(seq=len(call.stints) + 1, queue=ev.get("Queue", ""),
                                  caller_uniqueid=uniqueid, joined_at=ts,
                                  position=int(position) if position and position.isdigit()
-                                 else None))
+                                 else None, measured=self._timed))
         self._touch(call, ts)
 
     def _on_agent_called(self, ev: Event, ts: float) -> None:
@@ -585,31 +688,289 @@ class LedgerMachine:
         if stint is None:
             return
         interface = ev.get("Interface", "")
+        hold = ev.get("HoldTime", "")
+        stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
+        if stint.gap:
+            stint.measured = False  # the wait went on while we could not see
+        stint.gap = False
+        entry = self.rings.get(ev.get("DestUniqueid", ""))
+        if entry is not None:
+            # The member did pick up, whatever became of the caller.
+            entry[1].result = RING_ANSWERED
+            entry[1].ended_at = entry[1].ended_at or ts
+        if call.caller_gone_at is not None:
+            # The caller hung up before this CONNECT (during the whisper): a missed call.
+            self._caller_left_before_bridge(call, stint, call.caller_gone_at, ts)
+            self._touch(call, ts)
+            return
         stint.connected_at = ts
         stint.left_at = stint.left_at or ts
         stint.interface = interface
         stint.agent = agent_id(interface) or ev.get("MemberName")
         stint.result = ANSWERED
-        hold = ev.get("HoldTime", "")
-        stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
-        entry = self.rings.get(ev.get("DestUniqueid", ""))
-        if entry is not None:
-            entry[1].result = RING_ANSWERED
-            entry[1].ended_at = entry[1].ended_at or ts
+        stint.awaiting_bridge = True
         call.answered_at = call.answered_at or ts
         call.answered_by = stint.agent
         self.connected[(queue, interface)] = (call, stint)
         self._touch(call, ts)
 
+    def _on_bridge_enter(self, ev: Event, ts: float) -> None:
+        """The caller's channel entering the bridge confirms the answer, if the caller is
+        still there; a caller already gone at the bridge was never connected."""
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if channel is None or not channel.caller_side:
+            return
+        call = self.calls.get(channel.linkedid)
+        if call is None:
+            return
+        for stint in call.stints:
+            if stint.awaiting_bridge and stint.caller_uniqueid == channel.uniqueid:
+                if call.caller_gone_at is not None:
+                    self._caller_left_before_bridge(call, stint, call.caller_gone_at, ts)
+                else:
+                    stint.awaiting_bridge = False
+                self._touch(call, ts)
+
+    def _on_hangup_request(self, ev: Event, ts: float) -> None:
+        channel = self.channels.get(ev.get("Uniqueid", ""))
+        if channel is None or not channel.caller_side:
+            return
+        call = self.calls.get(channel.linkedid)
+        if call is not None and call.direction == "inbound":
+            self._caller_gone(call, ts)
+
+    def _caller_gone(self, call: Call, ts: float) -> None:
+        """The caller's side is going.  A later CONNECT is no answer; a connect whose bridge
+        was not seen yet is settled by the caller's BridgeEnter or by AgentComplete (a
+        stream without bridge events, e.g. an ``eventfilter``, must not lose answers)."""
+        if call.caller_gone_at is None:
+            call.caller_gone_at = ts
+
+    def _caller_left_before_bridge(self, call: Call, stint: Stint, gone_at: float,
+                                   ts: float) -> None:
+        """Undo (or never make) the answer of a stint whose caller left before the bridge:
+        the caller waited until ``gone_at`` and hung up, an abandon."""
+        if stint.interface:
+            self.connected.pop((stint.queue, stint.interface), None)
+        stint.awaiting_bridge = False
+        stint.unbridged = True
+        stint.connected_at = None
+        stint.agent = None
+        stint.interface = None
+        stint.abandon_seen = True
+        stint.result = ABANDONED
+        # With a gosub whisper Asterisk sends QueueCallerLeave when the member picks up,
+        # before the whisper; the caller waited on until it hung up.
+        stint.left_at = gone_at
+        _recount_answer(call)
+
     def _on_agent_complete(self, ev: Event, ts: float) -> None:
         key = (ev.get("Queue", ""), ev.get("Interface", ""))
         entry = self.connected.pop(key, None)
+        talk, hold = ev.get("TalkTime", ""), ev.get("HoldTime", "")
         if entry is None:
-            return  # the call already ended; its talk time was closed at the hang-up
+            self._agent_complete_evidence(ev, ts)
+            return
         call, stint = entry
+        if call.ended_at is not None:
+            # Late: the talk was closed at the hang-up; Asterisk's figures still count.
+            stint.asterisk_talk_s = int(talk) if talk.isdigit() else stint.asterisk_talk_s
+            stint.asterisk_hold_s = int(hold) if hold.isdigit() else stint.asterisk_hold_s
+            self._touch(call, ts)
+            return
+        if stint.awaiting_bridge and call.caller_gone_at is not None and talk in ("", "0"):
+            # Gone before its bridge was seen and no talk: app_queue's account of a caller
+            # who hung up during the whisper.
+            self._caller_left_before_bridge(call, stint, call.caller_gone_at, ts)
+            self._touch(call, ts)
+            return
+        stint.awaiting_bridge = False
         stint.ended_at = stint.ended_at or ts
+        stint.asterisk_talk_s = int(talk) if talk.isdigit() else stint.asterisk_talk_s
+        stint.asterisk_hold_s = int(hold) if hold.isdigit() else stint.asterisk_hold_s
         if ev.get("Reason") == "transfer":
             stint.result = TRANSFERRED
+        self._touch(call, ts)
+
+    def _agent_complete_evidence(self, ev: Event, ts: float) -> None:
+        """An ``AgentComplete`` whose connect was not seen (it fell in an AMI gap, or the
+        call already ended): Asterisk's own account of the stint (answered_caller_hangup)::
+
+            Event: AgentComplete
+            Channel: Local/0663330001@from-pstn-00000000;2
+            Uniqueid: 1795346850.1
+            Linkedid: 1795346850.0
+            Queue: q-mdc
+            Interface: Local/211@operators/n
+            MemberName: op211
+            HoldTime: 3
+            TalkTime: 10
+            Reason: caller
+
+        (When the caller's channel is already gone it comes without any channel header,
+        ``Queue``, ``Interface``, ``MemberName``, ``HoldTime``, ``TalkTime``, ``Reason``
+        only, as in supervisor_whisper_chanspy: found through ``connected`` instead.)
+
+        ``Reason: caller`` with ``TalkTime: 0`` is what app_queue sends when the caller was
+        gone before the bridge: evidence of an abandon, not of an answer.
+        """
+        linkedid = ev.get("Linkedid", "")
+        call = self.calls.get(linkedid) or self.ended.get(linkedid)
+        queue = ev.get("Queue", "")
+        talk, hold = ev.get("TalkTime", ""), ev.get("HoldTime", "")
+        talk_s = int(talk) if talk.isdigit() else None
+        hold_s = int(hold) if hold.isdigit() else None
+        if call is None and ev.get("Reason") == "caller" and not talk_s:
+            # No channel named: the caller's Cdr, before or after, names the member.
+            agent = agent_id(ev.get("Interface")) or ev.get("MemberName") or ""
+            recent = list(self.calls.values()) + list(reversed(self.ended.values()))[:64]
+            for other in recent:
+                for pending in other.stints:
+                    claimed = pending.cdr_member is not None and pending.cdr_member[0] == agent
+                    answered = pending.cdr_answered and pending.agent == agent and \
+                        pending.connected_at is not None and ts - pending.connected_at < 60
+                    if other.direction == "inbound" and (claimed or answered):
+                        self._unbridged_evidence(other, pending, ts, hold_s)
+                        self._reconsider(other, ts)
+                        return
+            self.unbridged_completes[agent] = (ts, hold_s)
+            while len(self.unbridged_completes) > 256:
+                self.unbridged_completes.popitem(last=False)
+        if call is None or call.direction != "inbound":
+            return
+        stint = call.stint_for(queue)
+        if stint is None:
+            # Joined, answered and completed while we could not see: Asterisk's figures.
+            stint = Stint(seq=len(call.stints) + 1, queue=queue,
+                          caller_uniqueid=ev.get("Uniqueid", ""),
+                          joined_at=ts - (hold_s or 0) - (talk_s or 0), measured=False,
+                          gap=True)
+            call.stints.append(stint)
+        interface = ev.get("Interface", "")
+        if stint.connected_at is not None:
+            # Answered and seen (or adopted from the bridge in the channel list): the talk
+            # ended now; figures from Asterisk.
+            if not stint.measured:
+                # Adopted from the channel list (a channel name): the queue names the member.
+                stint.agent = agent_id(interface) or stint.agent
+                stint.interface = interface or stint.interface
+                _recount_answer(call)
+            stint.ended_at = stint.ended_at or ts
+            stint.asterisk_talk_s = talk_s if talk_s is not None else stint.asterisk_talk_s
+            stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
+            if ev.get("Reason") == "transfer":
+                stint.result = TRANSFERRED
+        elif stint.gap and stint.result in (WAITING, UNKNOWN):
+            stint.gap = False
+            stint.measured = False
+            stint.asterisk_hold_s = hold_s
+            stint.asterisk_talk_s = talk_s
+            stint.left_at = stint.left_at or ts
+            if ev.get("Reason") == "caller" and not talk_s:
+                stint.abandon_seen = True
+                stint.result = ABANDONED
+            else:
+                stint.connected_at = ts
+                stint.ended_at = ts
+                stint.interface = interface
+                stint.agent = agent_id(interface) or ev.get("MemberName")
+                stint.result = TRANSFERRED if ev.get("Reason") == "transfer" else ANSWERED
+                call.answered_at = call.answered_at or ts
+                call.answered_by = stint.agent
+        else:
+            return
+        self._reconsider(call, ts)
+
+    def _on_cdr(self, ev: Event, ts: float) -> None:
+        """cdr_manager's ``Cdr`` event for a caller channel (answered_caller_hangup)::
+
+            Event: Cdr
+            Channel: Local/0663330001@from-pstn-00000000;2
+            DestinationChannel: Local/211@operators-00000001;1
+            LastApplication: Queue
+            Duration: 15
+            BillableSeconds: 15
+            Disposition: ANSWERED
+            UniqueID: 1795346850.1
+            UserField:
+
+        Its ``UserField`` carries the dialplan fallback's trace (``orikaeshi-fallback``);
+        after an AMI gap, ``ANSWERED`` with a member as ``DestinationChannel`` is evidence
+        that the waiting caller was answered by that member (the caller's own
+        ``BillableSeconds`` count greeting and wait too, so they give no talk time).
+        """
+        uniqueid = ev.get("UniqueID") or ev.get("Uniqueid") or ""
+        channel = self.channels.get(uniqueid)
+        linkedid = channel.linkedid if channel is not None else \
+            self.ended_channels.get(uniqueid)
+        call = self.calls.get(linkedid or "") or self.ended.get(linkedid or "")
+        if call is None or call.direction != "inbound":
+            return
+        changed = False
+        if ev.get("UserField") == v.FALLBACK_USERFIELD and not call.fallback_routed:
+            call.fallback_routed = True
+            changed = True
+        # The caller's queued channel: what Queue() dialled, a member, is its destination.
+        destination = ev.get("DestinationChannel") or ""
+        if (ev.get("Disposition") == "ANSWERED" and ev.get("LastApplication") == "Queue"
+                and destination):
+            agent = agent_id(destination) or destination
+            for stint in reversed(call.stints):
+                if stint.caller_uniqueid != uniqueid:
+                    continue
+                if stint.gap and stint.connected_at is None and stint.result in (WAITING,
+                                                                                 UNKNOWN):
+                    # ANSWERED says the member picked up, not that the caller was still
+                    # there: a caller gone during the whisper gets the same Cdr (seen live,
+                    # tests/fixtures/whisper_hangup_ast23), and that member's AgentComplete
+                    # with TalkTime 0 (before or after it) tells them apart.
+                    gone = self.unbridged_completes.pop(agent, None)
+                    if gone is not None and abs(ts - gone[0]) < 60:
+                        self._unbridged_evidence(call, stint, gone[0], gone[1])
+                        changed = True
+                    elif call.ended_at is None:
+                        stint.cdr_member = (agent, ts)  # settled by AgentComplete or the end
+                    else:
+                        self._answer_from_cdr(call, stint, agent, ts)
+                        changed = True
+                break
+        if changed:
+            self._reconsider(call, ts)
+
+    def _unbridged_evidence(self, call: Call, stint: Stint, at: float,
+                            hold_s: int | None) -> None:
+        """Asterisk said (after a gap) that this stint's caller was gone before the bridge:
+        an answer taken from the caller's Cdr alone is taken back."""
+        stint.gap = False
+        stint.measured = False
+        stint.cdr_member = None
+        if stint.cdr_answered:
+            stint.cdr_answered = False
+            stint.connected_at = None
+            stint.agent = None
+            _recount_answer(call)
+        stint.left_at = stint.left_at or at
+        stint.asterisk_hold_s = hold_s if hold_s is not None else stint.asterisk_hold_s
+        stint.abandon_seen = True
+        stint.unbridged = True
+        stint.result = ABANDONED
+
+    def _answer_from_cdr(self, call: Call, stint: Stint, agent: str, at: float) -> None:
+        stint.gap = False
+        stint.measured = False
+        stint.cdr_member = None
+        stint.cdr_answered = True
+        stint.connected_at = stint.left_at = stint.left_at or at
+        stint.ended_at = stint.ended_at or at
+        stint.agent = agent
+        stint.result = ANSWERED
+        call.answered_at = call.answered_at or stint.connected_at
+        call.answered_by = stint.agent
+
+    def _reconsider(self, call: Call, ts: float) -> None:
+        """Evidence about an ended call arrived late (after its last Hangup): decide again."""
+        if call.ended_at is not None and call.direction == "inbound":
+            call.outcome = decide_outcome(call, self.short_abandon_s)
         self._touch(call, ts)
 
     def _on_queue_caller_abandon(self, ev: Event, ts: float) -> None:
@@ -620,6 +981,7 @@ class LedgerMachine:
         if stint is None:
             return
         stint.abandon_seen = True
+        stint.gap = False
         stint.left_at = ts
         hold = ev.get("HoldTime", "")
         stint.asterisk_hold_s = int(hold) if hold.isdigit() else None
@@ -632,6 +994,7 @@ class LedgerMachine:
         stint = call.open_stint(ev.get("Queue"))
         if stint is not None:
             stint.left_at = ts
+            stint.gap = False
             self._touch(call, ts)
 
     # -- other facts -------------------------------------------------------------------------
@@ -667,6 +1030,10 @@ _HANDLERS = {
     "AgentRingNoAnswer": LedgerMachine._on_agent_ring_no_answer,
     "AgentConnect": LedgerMachine._on_agent_connect,
     "AgentComplete": LedgerMachine._on_agent_complete,
+    "BridgeEnter": LedgerMachine._on_bridge_enter,
+    "HangupRequest": LedgerMachine._on_hangup_request,
+    "SoftHangupRequest": LedgerMachine._on_hangup_request,
+    "Cdr": LedgerMachine._on_cdr,
     "DialBegin": LedgerMachine._on_dial_begin,
     "DialEnd": LedgerMachine._on_dial_end,
     "MessageWaiting": LedgerMachine._on_message_waiting,

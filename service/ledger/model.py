@@ -1,7 +1,10 @@
 """What the ledger knows about a call while it lives: calls, queue stints, ring attempts.
 
 Times are epoch seconds (floats): the event's ``Timestamp`` header when Asterisk sends one
-(``timestampevents = yes``), else the moment the event was read.
+(``timestampevents = yes``), else the moment the event was read.  Read times are not the
+PBX's times (a recording replayed from ``ami.raw``, events that queued behind a slow
+consumer), so a stint whose events had no ``Timestamp``, or whose middle fell in an AMI gap,
+takes its wait and talk from Asterisk's own figures (``HoldTime``, ``TalkTime``) instead.
 """
 
 from __future__ import annotations
@@ -66,18 +69,53 @@ class Stint:
     abandon_seen: bool = False  # QueueCallerAbandon: an abandon *or* a timeout/leaveempty
     status_seen: bool = False   # QUEUESTATUS arrived for the Queue() run that held this stint
     asterisk_hold_s: int | None = None
+    asterisk_talk_s: int | None = None
+    # False when this stint's times cannot be measured from event times: its events had no
+    # Timestamp, or it was adopted from a resync; Asterisk's own figures then decide.
+    measured: bool = True
+    # The AMI connection was down while the caller waited: until Asterisk says otherwise
+    # (QueueStatus shows the caller waiting, AgentComplete, Cdr, a bridge), what happened
+    # is not known, and a hang-up is no proof of an abandon.
+    gap: bool = False
+    # AgentConnect seen, the caller's BridgeEnter not yet: an answer only once bridged.
+    awaiting_bridge: bool = False
+    # A CONNECT came, but the caller had hung up before the bridge (during the whisper).
+    unbridged: bool = False
+    # After a gap, the caller's Cdr said ANSWERED by this member (and when): an answer
+    # unless that member's AgentComplete says TalkTime 0 before the call ends.
+    cdr_member: tuple[str, float] | None = None
+    cdr_answered: bool = False  # answered on the Cdr's word alone (see cdr_member)
     rings: list[RingAttempt] = field(default_factory=list)
 
     @property
     def wait_s(self) -> float | None:
+        if not self.measured and self.asterisk_hold_s is not None:
+            return float(self.asterisk_hold_s)
         end = self.connected_at or self.left_at or self.ended_at
         return None if end is None else max(0.0, end - self.joined_at)
 
     @property
     def talk_s(self) -> float | None:
-        if self.connected_at is None or self.ended_at is None:
+        if self.connected_at is None:
+            return None
+        if not self.measured and self.asterisk_talk_s is not None:
+            return float(self.asterisk_talk_s)
+        if self.ended_at is None:
             return None
         return max(0.0, self.ended_at - self.connected_at)
+
+    @property
+    def decisive_wait_s(self) -> float | None:
+        """The wait the short-abandon rule reads: Asterisk's own ``HoldTime`` when an event
+        carried one (the figure queue_log's ABANDON/CONNECT has, so the ledger, reconcile,
+        ``ami.jsonl`` and ``ami.raw`` all decide alike), else the measured wait.
+
+        Except for a caller gone during the whisper: the CONNECT's ``HoldTime`` runs to the
+        whisper's end, long after the caller left, so the measured wait (join to the
+        caller's hang-up) decides when there is one."""
+        if self.unbridged and self.measured:
+            return self.wait_s
+        return float(self.asterisk_hold_s) if self.asterisk_hold_s is not None else self.wait_s
 
 
 @dataclass(slots=True)
@@ -120,6 +158,9 @@ class Call:
     answered_by: str | None = None
     ended_at: float | None = None
     end_seen: bool = True
+    # When the caller's side was first seen going (Hangup, HangupRequest, SoftHangupRequest
+    # of a caller channel): a queue CONNECT after that is not an answer.
+    caller_gone_at: float | None = None
     outcome: str | None = None
     hangup_cause: str | None = None
     # outbound calls (call backs, click-to-call)

@@ -20,6 +20,31 @@ from service.store.db import TRANSIENT_ERRORS
 log = get_logger(__name__)
 
 CHANNEL = "orikaeshi_calls"
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (and the whole statement with
+# it); leave room for the server's own encoding.
+MAX_PAYLOAD_BYTES = 7900
+# Dropped, in this order, from a payload that would be too long: listeners read the row.
+_SHEDDABLE = ("caller_name", "escalation_reason", "answered_by", "caller", "agent", "queue",
+              "client")
+
+
+def bounded(message: dict[str, Any]) -> str:
+    """``message`` as JSON, under :data:`MAX_PAYLOAD_BYTES`: the longest free-text fields
+    are dropped (``truncated: true``) until it fits; ids are bounded at the AMI edge.
+
+    >>> len(bounded({"kind": "call", "client": "K" * 9000}).encode()) < MAX_PAYLOAD_BYTES
+    True
+    """
+    text = json.dumps(message, separators=(",", ":"))
+    for key in _SHEDDABLE:
+        if len(text.encode()) < MAX_PAYLOAD_BYTES:
+            return text
+        if message.get(key) is not None:
+            message = {**message, key: None, "truncated": True}
+            text = json.dumps(message, separators=(",", ":"))
+    if len(text.encode()) >= MAX_PAYLOAD_BYTES:
+        text = json.dumps({"kind": "resync", "truncated": True})
+    return text
 
 
 def payloads(records: list[Record], now: float) -> list[str]:
@@ -30,7 +55,7 @@ def payloads(records: list[Record], now: float) -> list[str]:
     for kind, row in records:
         if kind == "call":
             clients[(row["pbx_id"], row["linkedid"])] = row["client"]
-            out.append(json.dumps({
+            out.append(bounded({
                 "kind": "call", "pbx": row["pbx_id"], "linkedid": row["linkedid"],
                 "direction": row["direction"], "client": row["client"],
                 "caller": row["caller_e164"], "started_at": row["started_at"],
@@ -38,15 +63,13 @@ def payloads(records: list[Record], now: float) -> list[str]:
                 "outcome": row["outcome"], "answered_by": row["answered_by"],
                 "escalated": row["escalated"],
                 "escalation_reason": row["escalation_reason"],
-                "event_at": row.get("last_event_at"), "ts": now},
-                separators=(",", ":")))
+                "event_at": row.get("last_event_at"), "ts": now}))
     for kind, row in records:
         if kind == "ring" and row["result"] == "ringing":
-            out.append(json.dumps({
+            out.append(bounded({
                 "kind": "ring", "pbx": row["pbx_id"], "linkedid": row["linkedid"],
                 "agent": row["agent"], "queue": row["queue"],
-                "client": clients.get((row["pbx_id"], row["linkedid"])), "ts": now},
-                separators=(",", ":")))
+                "client": clients.get((row["pbx_id"], row["linkedid"])), "ts": now}))
     return out
 
 

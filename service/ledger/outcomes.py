@@ -5,6 +5,32 @@ leave-when-empty too, and sends nothing at all for FULL and JOINEMPTY.  What dec
 stint's result (set from ``QUEUESTATUS`` when Queue() returned, or from the hang-up when the
 caller left while waiting), the dialplan's own decision (closed, forward), and whether a member
 was ever connected.
+
+``answered`` means the caller's channel was bridged with a member while both were up.  A
+queue CONNECT is not enough.  An answered escalation (repeat_caller_escalated) logs::
+
+    1795347095|1795347086.5|q-sup|sup301|CONNECT|3|1795347092.6|2
+    1795347100|1795347086.5|q-sup|sup301|COMPLETEAGENT|3|5|1
+
+but when the caller hangs up during the member's whisper, Asterisk still logs the same
+``CONNECT`` and at once ``COMPLETECALLER|<hold>|0|<pos>``: talk 0, nobody was connected.
+
+The machine therefore never marks such a stint answered (see ``machine.py``): it is an
+abandon, short or not by the wait the caller had.
+
+The short-abandon rule reads Asterisk's own ``HoldTime`` where an event carried one
+(abandon_short)::
+
+    Event: QueueCallerAbandon
+    Uniqueid: 1795346901.1
+    Queue: q-wsh
+    Position: 1
+    OriginalPosition: 1
+    HoldTime: 1
+
+the same whole seconds as queue_log's ``1795346904|1795346901.1|q-wsh|NONE|ABANDON|1|1|1``,
+so the ledger and ``reconcile`` agree, and a recording replayed without event times
+(``ami.raw``) decides as its timed twin.
 """
 
 from __future__ import annotations
@@ -33,7 +59,7 @@ def stint_outcome(stint: Stint, short_abandon_s: float) -> str:
     if stint.result == EXIT_KEY:
         return "exit_key"
     if stint.result in (ABANDONED, WITHDRAWN):
-        wait = stint.wait_s
+        wait = stint.decisive_wait_s
         return "short_abandon" if wait is not None and wait < short_abandon_s else "abandoned"
     return "unknown"
 

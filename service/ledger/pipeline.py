@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,14 +16,16 @@ from typing import Any
 
 import asyncpg
 
-from service.ami.adapter import AmiClient
+from service.ami.adapter import AmiClient, AmiError
 from service.config import Config, PbxConfig
 from service.ledger.ingest import LedgerIngest
 from service.ledger.machine import LedgerMachine
 from service.ledger.model import Call
 from service.ledger.records import calls_from_records
+from service.ledger.validate import check_event
 from service.ledger.writer import LedgerWriter, Written
 from service.logs import get_logger
+from service.logthrottle import Throttle
 from service.store.db import TRANSIENT_ERRORS
 from service.store.ledger_sql import load_open_calls
 from service.store.spool import Spool
@@ -35,14 +38,43 @@ EventTap = Callable[[str, list[Any]], None]
 
 @dataclass
 class EventFanout:
-    """The AMI client's event handler: the ledger first, then the other consumers (operator
+    """The AMI client's event handler: every event checked at the edge
+    (:mod:`service.ledger.validate`), then the ledger, then the other consumers (operator
     states, alerts) as ``tap(pbx_id, events)``; a tap's error never touches the ledger."""
 
     pbx_id: str
     ingest: LedgerIngest
     taps: list[EventTap] = field(default_factory=list)
+    # Events refused (an identifier no call can have) and repaired (a value removed or cut).
+    rejected: int = 0
+    repaired: int = 0
+    throttle: Throttle = field(default_factory=Throttle)
+
+    def checked(self, events: list[Any]) -> list[Any]:
+        """The events the ledger may see; the others counted and logged (rate-limited)."""
+        kept = []
+        for event in events:
+            verdict = check_event(event)
+            if verdict.keep:
+                kept.append(event)
+            if not verdict.problems:
+                continue
+            if verdict.keep:
+                self.repaired += 1
+            else:
+                self.rejected += 1
+            held = self.throttle.allow("ami_event_invalid")
+            if held is not None:
+                log.warning("ami_event_invalid", pbx=self.pbx_id, refused=not verdict.keep,
+                            ami_event=str(event.get("Event"))[:40],
+                            problems=verdict.problems[:5], suppressed=held)
+        return kept
+
+    def on_snapshot(self, action: str, messages: list[Any]) -> None:
+        self.ingest.on_snapshot(action, self.checked(messages))
 
     def __call__(self, events: list[Any]) -> None:
+        events = self.checked(events)
         self.ingest.on_events(events)
         for tap in self.taps:
             try:
@@ -108,12 +140,28 @@ def build_pipeline(config: Config, pbx: PbxConfig, pool: asyncpg.Pool, *,
     fanout = EventFanout(pbx.pbx_id, ingest, list(taps or []))
     client = AmiClient(
         pbx.pbx_id, host or pbx.ami_host, port or pbx.ami_port, pbx.ami_username,
-        pbx.ami_secret, fanout, ingest.on_snapshot, LedgerIngest.SNAPSHOT_ACTIONS,
+        pbx.ami_secret, fanout, fanout.on_snapshot, LedgerIngest.SNAPSHOT_ACTIONS,
         connect_timeout=config.ami_connect_timeout_s, ping_interval=config.ami_ping_interval_s,
         ping_timeout=config.ami_ping_timeout_s, action_timeout=config.ami_action_timeout_s,
         reconnect_min=config.ami_reconnect_min_s, reconnect_max=config.ami_reconnect_max_s,
         queue_max=config.ami_event_queue, max_message_bytes=config.ami_max_message_bytes)
+    ingest.get_variable = functools.partial(get_channel_variable, client)
     return LedgerPipeline(pbx, machine, writer, ingest, fanout, client)
+
+
+async def get_channel_variable(client: AmiClient, channel: str, name: str) -> str | None:
+    """One AMI ``Getvar``; None when the PBX cannot say (channel gone, action refused, no
+    session).  The caller bounds the wait."""
+    try:
+        answer = await client.send_action({"Action": "Getvar", "Channel": channel,
+                                           "Variable": name})
+    except (AmiError, ValueError) as exc:
+        log.info("ami_getvar_failed", pbx=client.pbx_id, variable=name, error=str(exc))
+        return None
+    if getattr(answer, "response", "") != "Success":
+        return None
+    value = answer.get("Value")
+    return None if value is None else str(value)
 
 
 def pbx_lock_key(pbx_id: str) -> int:

@@ -30,6 +30,24 @@ log = get_logger(__name__)
 Written = Callable[[list[Record]], Awaitable[None]]
 
 
+# What writing a batch can raise: an outage, or records PostgreSQL or the conversion to its
+# types refuse (including a KeyError/AttributeError of a malformed spooled record).
+WRITE_ERRORS: tuple[type[Exception], ...] = (
+    *TRANSIENT_ERRORS, asyncpg.PostgresError, ValueError, OverflowError, TypeError, KeyError,
+    AttributeError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when ``exc`` means "the database is not reachable now" (spool and retry), False
+    when the records are at fault (dead-letter them).  asyncpg's client-side DataError (a
+    value no column type holds: a 20-digit integer, a NaN time) is an ``InterfaceError``, as
+    an outage is, but also a ``ValueError``; Python's own conversions raise ValueError or
+    OverflowError.  Retrying those would stop the ledger behind them for ever."""
+    if isinstance(exc, ValueError | OverflowError | TypeError | KeyError | AttributeError):
+        return False
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 class LedgerWriter:
     def __init__(self, pool: asyncpg.Pool, spool: Spool, *, flush_interval: float = 0.05,
                  max_records: int = 2000, retry_interval: float = 1.0,
@@ -47,6 +65,8 @@ class LedgerWriter:
         self._next_retry = 0.0
         self.records_written = 0
         self.batches_spooled = 0
+        self.records_rejected = 0
+        self.failures = 0
 
     @property
     def degraded(self) -> bool:
@@ -66,14 +86,22 @@ class LedgerWriter:
         self._wake.set()
 
     async def run(self) -> None:
-        """Flush periodically until cancelled (then flush what is left)."""
+        """Flush periodically until cancelled (then flush what is left).
+
+        Nothing a batch holds may end this loop: a writer that stopped would leave a live
+        process recording nothing.  Bad records are dead-lettered in :meth:`_write`; anything
+        else unexpected is logged and the loop goes on."""
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.flush_interval):
                         await self._wake.wait()
                 self._wake.clear()
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:
+                    self.failures += 1
+                    log.exception("ledger_flush_failed")
         finally:
             await asyncio.shield(self.flush(final=True))
 
@@ -96,25 +124,60 @@ class LedgerWriter:
         try:
             async with acquire_fresh(self.pool, timeout=5) as conn:
                 await write_records(conn, batch)
-        except TRANSIENT_ERRORS as exc:
+        except WRITE_ERRORS as exc:
+            if not is_outage(exc):
+                await self._reject(batch, exc)
+                return
             log.warning("ledger_db_unavailable", error=str(exc) or type(exc).__name__,
                         records=len(batch))
             self._next_retry = time.monotonic() + self.retry_interval
             self._spool(batch)
             return
-        except asyncpg.PostgresError as exc:
-            self._reject(batch, exc)
-            return
         self.records_written += len(batch)
-        if self.on_written is not None:
-            await self.on_written(batch)
+        await self._written(batch)
 
-    def _reject(self, batch: list[Record], exc: Exception) -> None:
-        """Not an outage: the batch itself is wrong.  Keep it for a human and go on."""
-        log.error("ledger_batch_rejected", error=str(exc), records=len(batch),
+    async def _written(self, batch: list[Record]) -> None:
+        if self.on_written is None:
+            return
+        try:
+            await self.on_written(batch)
+        except Exception:
+            # The rows are committed; a listener's trouble must not stop the writer.
+            self.failures += 1
+            log.exception("ledger_on_written_failed", records=len(batch))
+
+    async def _reject(self, batch: list[Record], exc: Exception) -> None:
+        """Not an outage: something in the batch is wrong.  Write its records one by one, so
+        that only the record PostgreSQL (or the conversion to its types) refuses is kept
+        aside for a human, and the other calls of the batch are recorded."""
+        log.error("ledger_batch_rejected", error=str(exc)[:300], records=len(batch),
+                  dead_letter=str(self.dead_letter))
+        if len(batch) == 1:
+            self._dead_letter(batch, exc)
+            return
+        good: list[Record] = []
+        for index, record in enumerate(batch):
+            try:
+                async with acquire_fresh(self.pool, timeout=5) as conn:
+                    await write_records(conn, [record])
+            except WRITE_ERRORS as one_exc:
+                if is_outage(one_exc):
+                    self._next_retry = time.monotonic() + self.retry_interval
+                    self._spool(batch[index:])
+                    break
+                self._dead_letter([record], one_exc)
+                continue
+            good.append(record)
+        self.records_written += len(good)
+        if good:
+            await self._written(good)
+
+    def _dead_letter(self, batch: list[Record], exc: Exception) -> None:
+        self.records_rejected += len(batch)
+        log.error("ledger_record_dead_lettered", error=str(exc)[:300], records=len(batch),
                   dead_letter=str(self.dead_letter))
         with self.dead_letter.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(batch, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(batch, ensure_ascii=False, default=repr) + "\n")
 
     def _spool(self, batch: list[Record]) -> None:
         self.spool.append(batch)
@@ -130,10 +193,10 @@ class LedgerWriter:
                 for batch in self.spool.batches():
                     try:
                         await write_records(conn, batch)
-                    except TRANSIENT_ERRORS:
-                        raise
-                    except asyncpg.PostgresError as exc:
-                        self._reject(batch, exc)
+                    except WRITE_ERRORS as exc:
+                        if is_outage(exc):
+                            raise
+                        self._dead_letter(batch, exc)
                         continue
                     replayed += len(batch)
         except TRANSIENT_ERRORS as exc:

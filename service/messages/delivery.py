@@ -29,6 +29,7 @@ import aiosmtplib
 import asyncpg
 
 from service.logs import get_logger
+from service.reports import outbox
 from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
@@ -46,15 +47,18 @@ WITH due AS (
 ), leased AS (
     UPDATE message_deliveries d SET next_attempt_at = now() + $2::float8 * interval '1 second'
       FROM due WHERE d.id = due.id
-    RETURNING d.id, d.channel, d.target, d.delivery_id, d.attempts, d.message_id
+    RETURNING d.id, d.channel, d.target, d.delivery_id, d.attempts, d.message_id, d.kind,
+              d.client AS row_client, d.subject, d.text_body, d.payload, d.attachment,
+              d.attachment_name
 )
 SELECT d.id, d.channel, d.target, d.delivery_id, d.attempts, m.id AS message_id, m.client,
        m.caller_number, m.caller_name, m.disposition, m.body, m.taken_by, m.created_at,
        m.pbx_id, m.linkedid, m.obligation_id, c.name AS client_name,
-       c.report_webhook_secret AS secret
+       c.report_webhook_secret AS secret, d.kind, d.row_client, d.subject, d.text_body,
+       d.payload, d.attachment, d.attachment_name
   FROM leased d
-  JOIN messages m ON m.id = d.message_id
-  LEFT JOIN clients c ON c.code = m.client
+  LEFT JOIN messages m ON m.id = d.message_id
+  LEFT JOIN clients c ON c.code = COALESCE(m.client, d.row_client)
  ORDER BY d.id
 """
 
@@ -76,6 +80,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def payload(row: asyncpg.Record) -> dict[str, Any]:
+    if row["kind"] != "message":  # a report, push, digest or reminder (service/reports)
+        return outbox.webhook_payload(row)
     return {"delivery_id": str(row["delivery_id"]), "message_id": row["message_id"],
             "client": row["client"], "disposition": row["disposition"],
             "caller_number": row["caller_number"], "caller_name": row["caller_name"],
@@ -85,6 +91,8 @@ def payload(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def email_for(row: asyncpg.Record, settings: SmtpSettings) -> EmailMessage:
+    if row["kind"] != "message":
+        return outbox.email_message(row, settings.sender)
     labels = {"callback_requested": "折り返し希望 / call back requested",
               "urgent": "至急 / urgent", "info_only": "ご連絡 / for information"}
     mail = EmailMessage()
@@ -196,7 +204,7 @@ class DeliveryWorker:
                     "delivered_at = now(), last_error = NULL WHERE id = $1", row["id"],
                     attempts)
                 log.info("message_delivered", channel=row["channel"],
-                         message=row["message_id"], attempts=attempts)
+                         message=row["message_id"], kind=row["kind"], attempts=attempts)
                 return
             self.failed_attempts += 1
             final = attempts >= self.max_attempts
@@ -206,5 +214,5 @@ class DeliveryWorker:
                 row["id"], "failed" if final else "pending", attempts, result.error,
                 backoff_s(attempts))
         log.warning("message_delivery_failed", channel=row["channel"],
-                    message=row["message_id"], attempts=attempts, error=result.error,
-                    final=final)
+                    message=row["message_id"], kind=row["kind"], attempts=attempts,
+                    error=result.error, final=final)

@@ -40,8 +40,8 @@ async def take_message(conn: asyncpg.Connection, message: NewMessage) -> dict[st
         raise MessageError("the message is longer than 10,000 characters")
     async with conn.transaction():
         client = await conn.fetchrow(
-            "SELECT code, callback_deadline_s, report_webhook, report_emails FROM clients "
-            "WHERE code = $1 AND active", message.client)
+            "SELECT code, callback_deadline_s, report_webhook, report_emails, push_mode "
+            "FROM clients WHERE code = $1 AND active", message.client)
         if client is None:
             raise MessageError(f"no active client {message.client!r}")
         caller_e164 = to_e164(message.caller_number)
@@ -62,6 +62,8 @@ async def take_message(conn: asyncpg.Connection, message: NewMessage) -> dict[st
             message.taken_by, obligation_id)
         targets = [("webhook", client["report_webhook"])] if client["report_webhook"] else []
         targets += [("email", address) for address in client["report_emails"]]
+        if client["push_mode"] in ("digest", "daily"):
+            targets = []  # this client gets its messages in the digest (service/reports)
         for channel, target in targets:
             await conn.execute(
                 "INSERT INTO message_deliveries (message_id, channel, target, delivery_id) "

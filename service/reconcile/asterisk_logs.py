@@ -44,6 +44,7 @@ class CdrRow:
     disposition: str
     uniqueid: str
     line: int
+    userfield: str = ""
 
 
 class LogFormatError(ValueError):
@@ -74,7 +75,7 @@ def read_cdr(text: str, tz: ZoneInfo) -> list[CdrRow]:
                 lastapp=f["lastapp"], start=_when(f["start"], tz),
                 answer=_when(f["answer"], tz), end=_when(f["end"], tz),
                 billsec=int(f["billsec"] or 0), disposition=f["disposition"],
-                uniqueid=f["uniqueid"], line=number))
+                uniqueid=f["uniqueid"], line=number, userfield=f.get("userfield", "")))
         except ValueError as exc:
             raise LogFormatError(f"CDR line {number}: {exc}") from exc
     return rows
@@ -88,6 +89,10 @@ class QueueCall:
     entered: list[tuple[float, str]] = field(default_factory=list)  # (time, queue)
     connects: list[tuple[str, str, float]] = field(default_factory=list)  # (queue, agent, hold)
     ends: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (queue, verb, data)
+    # Indices in ``connects`` whose caller was already gone: CONNECT then COMPLETECALLER
+    # with talk 0 (the caller hung up during the member's whisper).
+    gone: set[int] = field(default_factory=set)
+    open_connect: int | None = None  # index of the CONNECT whose COMPLETE* is not read yet
 
     @property
     def wait_s(self) -> float:
@@ -100,6 +105,7 @@ class QueueCall:
         return total
 
 
+_CONNECTED_ENDS = ("COMPLETEAGENT", "COMPLETECALLER", "BLINDTRANSFER", "ATTENDEDTRANSFER")
 _END_VERBS = ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY", "COMPLETEAGENT",
               "COMPLETECALLER", "BLINDTRANSFER", "ATTENDEDTRANSFER")
 
@@ -125,15 +131,29 @@ def read_queue_log(text: str) -> dict[str, QueueCall]:
             call.entered.append((when, queue))
         elif verb == "CONNECT":
             call.connects.append((queue, agent, float(data[0] or 0) if data else 0.0))
+            call.open_connect = len(call.connects) - 1
         elif verb in _END_VERBS:
+            if call.open_connect is not None and verb in _CONNECTED_ENDS:
+                if verb == "COMPLETECALLER" and len(data) > 1 and data[1].strip() == "0":
+                    call.gone.add(call.open_connect)
+                call.open_connect = None
             call.ends.append((queue, verb, data))
     return dict(calls)
 
 
 def queue_outcome(call: QueueCall, short_abandon_s: float) -> tuple[str, str | None]:
-    """(outcome, answering member name) as queue_log tells it."""
+    """(outcome, answering member name) as queue_log tells it.
+
+    A CONNECT counts as an answer only when the caller was still there: ``CONNECT`` followed
+    by ``COMPLETECALLER|<hold>|0|<pos>`` is a caller who hung up during the member's whisper,
+    an abandon by the hold CONNECT reports (the ledger decides the same from AMI).
+    """
+    answered = [c for i, c in enumerate(call.connects) if i not in call.gone]
+    if answered:
+        return "answered", answered[-1][1]
     if call.connects:
-        return "answered", call.connects[-1][1]
+        hold = call.connects[-1][2]
+        return ("short_abandon" if hold < short_abandon_s else "abandoned"), None
     if not call.ends:
         return "unknown", None
     _, verb, data = call.ends[-1]

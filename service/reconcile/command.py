@@ -28,7 +28,8 @@ def _parse_when(text: str | None, tz: ZoneInfo) -> datetime | None:
 async def load_calls(conn: asyncpg.Connection, pbx_id: str, since: datetime | None,
                      until: datetime | None) -> list[dict[str, object]]:
     rows = await conn.fetch(
-        """SELECT linkedid, caller_uniqueid, uniqueids, started_at, outcome, answered_by, wait_s
+        """SELECT linkedid, caller_uniqueid, uniqueids, started_at, outcome, answered_by, wait_s,
+                  fallback_routed
            FROM calls WHERE pbx_id = $1 AND direction = 'inbound' AND ended_at IS NOT NULL
              AND ($2::timestamptz IS NULL OR started_at >= $2)
              AND ($3::timestamptz IS NULL OR started_at < $3)
@@ -44,14 +45,18 @@ async def settle(conn: asyncpg.Connection, pbx_id: str, findings: Findings) -> i
                 """INSERT INTO calls (pbx_id, linkedid, direction, client, did, caller_number,
                        caller_e164, caller_withheld, caller_uniqueid, uniqueids, started_at,
                        ended_at, outcome, answered_by, wait_s, end_seen, settled_by,
-                       settled_note)
+                       settled_note, fallback_routed)
                    VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                           $14, false, 'reconcile', $15)
+                           $14, false, 'reconcile', $15, $16)
                    ON CONFLICT (pbx_id, linkedid) DO NOTHING""",
                 pbx_id, a.linkedid, a.client, a.did, a.caller_number or None,
                 to_e164(a.caller_number), is_withheld(a.caller_number), a.caller_uniqueid,
                 a.uniqueids, a.started_at or a.ended_at, a.ended_at, a.outcome,
-                a.answered_by, a.wait_s, a.note)
+                a.answered_by, a.wait_s, a.note, a.fallback_routed)
+        for linkedid in findings.fallback_flags:
+            await conn.execute(
+                """UPDATE calls SET fallback_routed = true, updated_at = now()
+                   WHERE pbx_id = $1 AND linkedid = $2""", pbx_id, linkedid)
         for s in findings.settlements:
             await conn.execute(
                 """UPDATE calls SET outcome = $3, answered_by = coalesce($4, answered_by),
@@ -59,7 +64,7 @@ async def settle(conn: asyncpg.Connection, pbx_id: str, findings: Findings) -> i
                        settled_by = 'reconcile', settled_note = $7, updated_at = now()
                    WHERE pbx_id = $1 AND linkedid = $2 AND outcome = 'unknown'""",
                 pbx_id, s.linkedid, s.outcome, s.answered_by, s.wait_s, s.ended_at, s.note)
-    return len(findings.settlements) + len(findings.additions)
+    return len(findings.settlements) + len(findings.additions) + len(findings.fallback_flags)
 
 
 async def reconcile_command(config: Config, args: argparse.Namespace) -> int:
@@ -103,10 +108,14 @@ def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: 
         print(json.dumps({"calls_checked": findings.calls_checked, "written": settled,
                           "settlements": [asdict(s) for s in findings.settlements],
                           "additions": [asdict(a) for a in findings.additions],
+                          "fallback_flags": findings.fallback_flags,
                           "differences": [asdict(d) for d in findings.differences]},
                          default=str, ensure_ascii=False, indent=1))
         return
     verb = "would settle" if dry_run else "settled"
+    for linkedid in findings.fallback_flags:
+        print(f"{'would flag' if dry_run else 'flagged'}: {linkedid} fallback_routed "
+              "(CDR userfield orikaeshi-fallback)")
     for s in findings.settlements:
         print(f"{verb}: {s.linkedid} unknown -> {s.outcome}"
               f"{' by ' + s.answered_by if s.answered_by else ''} ({s.note})")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agi import variables as v
 from service.reconcile.asterisk_logs import CdrRow, QueueCall, queue_outcome
 
 NOT_QUEUED = frozenset({"ivr_hangup", "after_hours", "queue_full", "no_agents", "forwarded"})
@@ -54,6 +55,7 @@ class Addition:
     answered_by: str | None
     wait_s: float | None
     note: str
+    fallback_routed: bool = False
 
 
 @dataclass
@@ -61,6 +63,9 @@ class Findings:
     differences: list[Difference] = field(default_factory=list)
     settlements: list[Settlement] = field(default_factory=list)
     additions: list[Addition] = field(default_factory=list)
+    # Ledger calls whose CDR carries the dialplan fallback's trace but that are not flagged
+    # (the ledger picked them up from the channel list after an outage).
+    fallback_flags: list[str] = field(default_factory=list)
     calls_checked: int = 0
 
 
@@ -84,24 +89,79 @@ def compare(calls: list[dict[str, Any]], cdr: list[CdrRow], queue: dict[str, Que
         for uniqueid in call["uniqueids"] or []:
             owner[uniqueid] = call
     rows_of: dict[str, list[CdrRow]] = {}
-    missing: dict[tuple[str, datetime | None], list[CdrRow]] = {}
+    missing: list[CdrRow] = []
     for row in cdr:
         known = owner.get(row.uniqueid)
         if known is not None:
             rows_of.setdefault(known["linkedid"], []).append(row)
-        elif row.dcontext in inbound_contexts:
-            # Both halves of a Local channel have rows: grouped, one missing call each.
-            missing.setdefault((row.src, row.start), []).append(row)
-    for group in sorted(missing.values(), key=lambda rows: str(rows[0].start)):
-        findings.additions.append(_addition(group, queue, short_abandon_s))
+        else:
+            missing.append(row)
+    for group in group_channel_rows(missing):
+        # A call that arrived in an inbound context; its queued half's row may name the
+        # context it ended in (``xfer-sup`` after a transfer), so the group decides.
+        if any(r.dcontext in inbound_contexts for r in group):
+            findings.additions.append(_addition(group, queue, short_abandon_s))
     for call in calls:
-        _check_call(call, rows_of.get(call["linkedid"], []), queue, short_abandon_s, findings)
+        rows = rows_of.get(call["linkedid"], [])
+        _check_call(call, rows, queue, short_abandon_s, findings)
+        if _fallback_trace(rows) and not call.get("fallback_routed", True):
+            findings.fallback_flags.append(call["linkedid"])
     return findings
+
+
+def _fallback_trace(rows: list[CdrRow]) -> bool:
+    """The dialplan's fallback left ``CDR(userfield)=orikaeshi-fallback`` on the caller."""
+    return any(r.userfield == v.FALLBACK_USERFIELD for r in rows)
+
+
+def _channel_base(channel: str) -> str:
+    """``Local/0312345678@from-pstn-00000006;2`` -> ``Local/0312345678@from-pstn-00000006``:
+    both halves of a Local channel are one caller."""
+    head, sep, tail = channel.rpartition(";")
+    return head if sep and tail.isdigit() else channel
+
+
+def group_channel_rows(rows: list[CdrRow]) -> list[list[CdrRow]]:
+    """CDR rows of calls the ledger does not know, one group per call.
+
+    One call has several rows: one per channel (both halves of a Local channel), and a
+    channel may have more than one: burst_concurrent's caller 0905700006 has two for its
+    queued ``;2`` half (Master.csv lines 75 and 76, uniqueid ``1795347312.13``, the second
+    begun at 11:35:28 when the queue rang 222), besides the ``;1`` row ``1795347312.12``.
+    Rows go together when they share a uniqueid, or are halves of the same Local channel
+    alive at overlapping times (channel names are reused, later, after a restart).
+    """
+    groups: list[list[CdrRow]] = []
+    by_uniqueid: dict[str, list[CdrRow]] = {}
+    by_base: dict[str, list[list[CdrRow]]] = {}
+    for row in sorted(rows, key=lambda r: (str(r.start), _uniqueid_order(r.uniqueid))):
+        group = by_uniqueid.get(row.uniqueid)
+        if group is None:
+            base = _channel_base(row.channel)
+            for candidate in by_base.get(base, []):
+                if _overlaps(candidate, row):
+                    group = candidate
+                    break
+        if group is None:
+            group = []
+            groups.append(group)
+            by_base.setdefault(_channel_base(row.channel), []).append(group)
+        group.append(row)
+        by_uniqueid[row.uniqueid] = group
+    return groups
+
+
+def _overlaps(group: list[CdrRow], row: CdrRow) -> bool:
+    end = max((r.end for r in group if r.end), default=None)
+    start = min((r.start for r in group if r.start), default=None)
+    if row.start is None or start is None or end is None:
+        return False
+    return start <= row.start <= end
 
 
 def _addition(rows: list[CdrRow], queue: dict[str, QueueCall],
               short_abandon_s: float) -> Addition:
-    first = rows[0]
+    first = min(rows, key=lambda r: _uniqueid_order(r.uniqueid))
     uniqueids = sorted({r.uniqueid for r in rows}, key=_uniqueid_order)
     queued = [u for u in uniqueids if u in queue]
     outcome, member, wait = "unknown", None, None
@@ -116,7 +176,8 @@ def _addition(rows: list[CdrRow], queue: dict[str, QueueCall],
         ended_at=max((r.end for r in rows if r.end), default=None), outcome=outcome,
         answered_by=_agent_id(member), wait_s=wait,
         note=f"not seen on AMI; from CDR line {first.line}"
-             + (" and queue_log" if queued else ""))
+             + (" and queue_log" if queued else ""),
+        fallback_routed=_fallback_trace(rows))
 
 
 def _uniqueid_order(uniqueid: str) -> tuple[int, int]:

@@ -116,3 +116,13 @@ def base_epoch(connections: list[RecordedConnection]) -> float | None:
                     continue
                 return moment.timestamp() - message.t
     return None
+
+
+def has_times(connections: list[RecordedConnection]) -> bool:
+    """Whether events of the recording can be given the PBX's own times: arrival times with
+    an ``EventTV`` to anchor them (``ami.jsonl``), or ``Timestamp`` headers of their own
+    (a PBX with ``timestampevents = yes``).  An ``ami.raw`` of a PBX without them has none."""
+    if base_epoch(connections) is not None:
+        return True
+    return any(m.get("Timestamp") is not None for c in connections for m in c.messages
+               if m.is_event)

@@ -17,7 +17,7 @@ import asyncpg
 
 from service.config import Config, PbxConfig
 from service.ledger.pipeline import LedgerPipeline, build_pipeline
-from service.replay.recording import load_recording
+from service.replay.recording import has_times, load_recording
 from service.replay.server import ReplayServer
 
 REPORT_FIELDS = (
@@ -89,3 +89,14 @@ async def replay_into(pool: asyncpg.Pool, config: Config, server: ReplayServer,
 
 def open_server(path: Path, **options: Any) -> ReplayServer:
     return ReplayServer(load_recording(path), **options)
+
+
+def untimed_warning(path: Path, server: ReplayServer) -> str | None:
+    """One line for stderr when the recording carries no event times: the ledger then takes
+    waits, talks and the short-abandon rule from Asterisk's own figures (HoldTime,
+    TalkTime), and started/answered/ended times are those of the replay, not the PBX's."""
+    if has_times(server.connections):
+        return None
+    return (f"orikaeshi replay: warning: {path} has no event times (no Timestamp, no EventTV "
+            "anchor): waits and talks come from Asterisk's HoldTime/TalkTime, call times are "
+            "replay times")

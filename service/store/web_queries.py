@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from service.callflows.alerts import open_alerts
 from service.ledger.model import MISSED
 
 CALL_FIELDS = """c.id, c.pbx_id, c.linkedid, c.direction, c.client, c.did, c.caller_number,
@@ -36,8 +35,11 @@ async def calls(conn: asyncpg.Connection, clients: list[str] | None, *, client: 
               AND ($6::text IS NULL OR c.caller_e164 = $6 OR c.callee_e164 = $6)
               AND ($7::text IS NULL OR c.direction = $7)
               AND (NOT $8 OR c.outcome = ANY ($9))
-              AND ($10::bigint IS NULL OR c.id < $10)
-            ORDER BY c.id DESC LIMIT $11""",
+              -- newest first by when the call started (rows can arrive late: spool,
+              -- reconcile); the cursor stays an id, read back into its (time, id)
+              AND ($10::bigint IS NULL OR (c.started_at, c.id) <
+                   (SELECT b.started_at, b.id FROM calls b WHERE b.id = $10))
+            ORDER BY c.started_at DESC, c.id DESC LIMIT $11""",
         clients, client, since, until, outcome, caller, direction, missed_only,
         sorted(MISSED), before_id, limit + 1)
     return _rows(rows)
@@ -73,7 +75,9 @@ async def clients_list(conn: asyncpg.Connection, clients: list[str] | None
                        ) -> list[dict[str, Any]]:
     return _rows(await conn.fetch(
         "SELECT code, name, active, dids, timezone, queue, greeting_script, notes, plan_calls, "
-        "callback_deadline_s, calling_hours_start, calling_hours_end FROM clients "
+        "callback_deadline_s, calling_hours_start, calling_hours_end, "
+        "coalesce(nullif(name_ja, ''), name) AS name_ja, "
+        "coalesce(nullif(name_en, ''), name) AS name_en FROM clients "
         "WHERE ($1::text[] IS NULL OR code = ANY ($1)) ORDER BY code", clients))
 
 
@@ -112,53 +116,6 @@ async def screen_pop(conn: asyncpg.Connection, clients: list[str] | None, pbx_id
             "messages": messages}
 
 
-async def wallboard(conn: asyncpg.Connection, clients: list[str] | None, day_start: datetime,
-                    service_level_s: float, long_wait_s: float) -> dict[str, Any]:
-    waiting = _rows(await conn.fetch(
-        """SELECT s.queue, count(*) AS waiting,
-                  extract(epoch FROM now() - min(s.joined_at)) AS longest_wait_s
-             FROM stints s JOIN calls c ON c.pbx_id = s.pbx_id AND c.linkedid = s.linkedid
-            WHERE c.ended_at IS NULL AND s.result = 'waiting' AND s.left_at IS NULL
-              AND c.started_at > now() - interval '1 day'
-              AND ($1::text[] IS NULL OR c.client = ANY ($1))
-            GROUP BY s.queue ORDER BY s.queue""", clients))
-    by_outcome = await conn.fetch(
-        """SELECT coalesce(client, '(unknown DID)') AS client, outcome, count(*) AS n,
-                  count(*) FILTER (WHERE outcome = 'answered' AND wait_s <= $3) AS fast
-             FROM calls WHERE direction = 'inbound' AND started_at >= $2
-              AND ended_at IS NOT NULL AND ($1::text[] IS NULL OR client = ANY ($1))
-            GROUP BY 1, 2""", clients, day_start, service_level_s)
-    today: dict[str, dict[str, Any]] = {}
-    for row in by_outcome:
-        entry = today.setdefault(row["client"], {"client": row["client"], "answered": 0,
-                                                 "missed": 0, "missed_reasons": {},
-                                                 "answered_fast": 0, "offered": 0})
-        if row["outcome"] == "answered":
-            entry["answered"] += row["n"]
-            entry["answered_fast"] += row["fast"]
-        elif row["outcome"] in MISSED:
-            entry["missed"] += row["n"]
-            entry["missed_reasons"][row["outcome"]] = row["n"]
-        # Service level counts calls that were offered to operators: short abandons (the
-        # caller left at once) and after-hours calls are not.
-        if row["outcome"] not in ("short_abandon", "after_hours", "ivr_hangup", "forwarded"):
-            entry["offered"] += row["n"]
-    for entry in today.values():
-        entry["service_level"] = (round(entry["answered_fast"] / entry["offered"], 3)
-                                  if entry["offered"] else None)
-    operators = _rows(await conn.fetch(
-        "SELECT pbx_id, queue, operator, member_name, status, paused, updated_at "
-        "FROM operator_states ORDER BY operator, queue")) if clients is None else []
-    live = _rows(await conn.fetch(
-        f"""SELECT {CALL_FIELDS} FROM calls c WHERE c.ended_at IS NULL
-              AND c.direction = 'inbound' AND c.started_at > now() - interval '1 day'
-              AND ($1::text[] IS NULL OR c.client = ANY ($1))
-            ORDER BY c.started_at""", clients))
-    return {"queues": waiting, "today": sorted(today.values(), key=lambda e: e["client"]),
-            "operators": operators, "live_calls": live,
-            "alerts": await alerts(conn, clients, long_wait_s)}
-
-
 async def alerts(conn: asyncpg.Connection, clients: list[str] | None,
                  long_wait_s: float) -> list[dict[str, Any]]:
     """Escalated callers on the line, callers waiting too long, call backs overdue."""
@@ -183,9 +140,6 @@ async def alerts(conn: asyncpg.Connection, clients: list[str] | None,
                   AND ($1::text[] IS NULL OR client = ANY ($1)) ORDER BY due_at LIMIT 100""",
             clients):
         out.append({"kind": "overdue_callback", "obligation": dict(row)})
-    # The call flows' alerts (no supervisor answered an escalated caller; 手上げ with hold).
-    out.extend({"kind": alert["kind"], "alert": alert}
-               for alert in await open_alerts(conn, clients))
     return out
 
 
@@ -210,20 +164,34 @@ async def escalations(conn: asyncpg.Connection, clients: list[str] | None, *, li
         clients, before_id, limit + 1))
 
 
-async def live_operator_channel(conn: asyncpg.Connection, operator: str
-                                ) -> tuple[str, str, str | None] | None:
-    """(linkedid, the operator's channel in the bridge, client) of the call the operator is
-    on now, from the ledger (any instance can answer this)."""
+async def live_operator_channel(conn: asyncpg.Connection, operator: str,
+                                pbx_id: str | None = None
+                                ) -> tuple[str, str, str | None, str] | None:
+    """(linkedid, the operator's channel in the bridge, client, PBX) of the call the
+    operator is on now, from the ledger (any instance can answer this).  Extensions are
+    per PBX: ``pbx_id`` narrows the search to one; without it the newest call wins."""
     row = await conn.fetchrow(
-        """SELECT r.linkedid, r.member_channel, c.client
+        """SELECT r.linkedid, r.member_channel, c.client, r.pbx_id
              FROM ring_attempts r
              JOIN stints s ON s.pbx_id = r.pbx_id AND s.linkedid = r.linkedid
                           AND s.seq = r.stint_seq
              JOIN calls c ON c.pbx_id = r.pbx_id AND c.linkedid = r.linkedid
             WHERE r.agent = $1 AND r.result = 'answered' AND s.ended_at IS NULL
               AND c.ended_at IS NULL AND c.started_at > now() - interval '1 day'
-            ORDER BY r.started_at DESC LIMIT 1""", operator)
-    return None if row is None else (row["linkedid"], row["member_channel"], row["client"])
+              AND ($2::text IS NULL OR r.pbx_id = $2)
+            ORDER BY r.started_at DESC LIMIT 1""", operator, pbx_id)
+    return None if row is None else (row["linkedid"], row["member_channel"], row["client"],
+                                     row["pbx_id"])
+
+
+async def callback_pbx(conn: asyncpg.Connection, client: str, caller_e164: str,
+                       pbx_ids: list[str]) -> str | None:
+    """The PBX a call back goes out on: of ``pbx_ids`` (those configured), the one the
+    caller last called the client on."""
+    pbx: str | None = await conn.fetchval(
+        "SELECT pbx_id FROM calls WHERE client = $1 AND caller_e164 = $2 "
+        "AND pbx_id = ANY($3) ORDER BY started_at DESC LIMIT 1", client, caller_e164, pbx_ids)
+    return pbx
 
 
 def day_start(now: datetime, tz: str = "Asia/Tokyo") -> datetime:

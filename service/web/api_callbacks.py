@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
-from service.callbacks.dialer import place_callback
-from service.store import callbacks_sql
+from service.callbacks.dialer import CallbackResult, place_callback
+from service.store import callbacks_sql, page_queries, web_queries
 from service.web.auth import STAFF, allow, client_scope, current_user
-from service.web.context import ami_for, pool
-from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field
+from service.web.calling_window import window_state
+from service.web.context import ami_for, config, now, pool
+from service.web.formatting import with_display
+from service.web.http import (
+    bad_request,
+    conflict,
+    json_body,
+    not_found,
+    ok,
+    text_field,
+    whole_id,
+)
 
 STATES = ("open", "fulfilled", "expired", "cancelled", "cannot_call_back")
 
 
 def _obligation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["obligation_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    obligation_id = whole_id(request.match_info["obligation_id"])
+    if obligation_id is None:
+        raise not_found()
+    return obligation_id
 
 
 async def _visible(request: web.Request, obligation_id: int) -> dict[str, object]:
@@ -48,7 +56,24 @@ async def list_obligations(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         items = await callbacks_sql.obligations(conn, clients=scope, states=states or None,
                                                 limit=limit)
-    return ok({"items": items})
+        windows = {r["code"]: r for r in await conn.fetch(
+            "SELECT code, timezone, calling_hours_start, calling_hours_end FROM clients "
+            "WHERE code = ANY ($1)", list({str(o["client"]) for o in items}))}
+        names = await page_queries.caller_names(
+            conn, [(str(o["client"]), str(o["caller_e164"])) for o in items
+                   if o["caller_e164"]])
+    moment = now(request)
+    for item in items:
+        # What the worklist shows before any click: who, how many missed calls, and
+        # whether 発信 is allowed now (and if not, when it opens).
+        with_display(item, "caller_e164")
+        item["caller_name"] = names.get((str(item["client"]), str(item["caller_e164"])))
+        client = windows.get(str(item["client"]))
+        item["calling"] = None if client is None or item["state"] != "open" else \
+            window_state(item["caller_e164"], moment, (client["calling_hours_start"],
+                                                       client["calling_hours_end"]),
+                         client["timezone"])
+    return ok({"items": items, "now": moment})
 
 
 @allow("admin", "supervisor", "client")
@@ -92,12 +117,49 @@ async def call_back(request: web.Request) -> web.Response:
     operator = text_field(data, "operator", required=False, max_length=20) or user.extension
     if not operator:
         raise bad_request("no phone: give operator, or set the user's extension")
-    pbx, ami = ami_for(request)
+    if user.role == "operator" and operator != user.extension:
+        # An operator rings their own phone; ringing another's would put a stranger's
+        # call on a colleague's line (supervisors may place a call for an operator).
+        raise web.HTTPForbidden(text='{"error": "an operator calls from their own extension"}',
+                                content_type="application/json")
+    wanted_pbx = text_field(data, "pbx", required=False, max_length=64)
+    moment = now(request)
     async with pool(request).acquire() as conn:
+        # The PBX the caller called the client on (its trunk and the operator's phone).
+        pbx_id = wanted_pbx or await web_queries.callback_pbx(
+            conn, str(obligation["client"]), str(obligation["caller_e164"]),
+            [p.pbx_id for p in config(request).pbxs])
+        pbx, ami = ami_for(request, pbx_id)
         result = await place_callback(
             ami, conn, pbx, client=str(obligation["client"]),
             number=str(obligation["caller_e164"]), operator=operator,
-            requested_by=user.username, now=datetime.now(UTC),
+            requested_by=user.username, now=moment,
             obligation_id=int(str(obligation["id"])))
-    return ok({"placed": result.placed, "reason": result.reason,
-               "request": result.request_id}, status=202 if result.placed else 409)
+        window = await conn.fetchrow(
+            "SELECT timezone, calling_hours_start, calling_hours_end FROM clients "
+            "WHERE code = $1", obligation["client"])
+    body: dict[str, object] = {"placed": result.placed, "reason": result.reason,
+                               "request": result.request_id, "code": refusal_code(result)}
+    if window is not None and body["code"] == "outside_calling_hours":
+        body["calling"] = window_state(str(obligation["caller_e164"]), moment,
+                                       (window["calling_hours_start"],
+                                        window["calling_hours_end"]), window["timezone"])
+    return ok(body, status=202 if result.placed else 409)
+
+
+def refusal_code(result: CallbackResult) -> str:
+    """A code for the dialler's answer that the pages translate (its reason is English).
+
+    >>> refusal_code(CallbackResult(False, "refused: 03:22 in Asia/Tokyo is outside ..."))
+    'outside_calling_hours'
+    >>> refusal_code(CallbackResult(True, "dialling")), refusal_code(
+    ...     CallbackResult(False, "no AMI session to the PBX"))
+    ('dialling', 'no_pbx_link')
+    """
+    if result.placed:
+        return "dialling"
+    if result.reason.startswith("refused:"):
+        return "outside_calling_hours"
+    if result.reason == "no AMI session to the PBX":
+        return "no_pbx_link"
+    return "failed"

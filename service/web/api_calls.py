@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from service.ledger.model import OUTCOMES
 from service.messages.service import MessageError, NewMessage, take_message
 from service.phone import to_e164
-from service.store import web_queries
+from service.store import page_queries, web_queries
+from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import pool
+from service.web.formatting import with_display
 from service.web.http import (
     bad_request,
     choice,
@@ -23,6 +28,7 @@ from service.web.http import (
     paged,
     text_field,
     when,
+    whole_id,
 )
 
 
@@ -47,14 +53,28 @@ async def list_calls(request: web.Request) -> web.Response:
             direction=choice(request, "direction", ("inbound", "outbound")),
             missed_only=request.query.get("missed") == "1", limit=p.limit,
             before_id=p.before_id)
+    for item in items:
+        with_display(item, "caller_e164", "callee_e164")
     return ok(paged(items, p.limit))
 
 
 def _call_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["call_id"])
-    except ValueError as exc:
-        raise not_found() from exc
+    call_id = whole_id(request.match_info["call_id"])
+    if call_id is None:
+        raise not_found()
+    return call_id
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (leading = + - @, or a tab or CR
+    before one) gets a leading apostrophe: caller names are caller-controlled.
+
+    >>> [spreadsheet_safe(v) for v in ("=1+1", "\t=cmd", "\r@x", "", "田中", 3)]
+    ["'=1+1", "'\t=cmd", "'\r@x", '', '田中', 3]
+    """
+    if isinstance(value, str) and value[:1] and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
 
 
 @allow(*STAFF, "client")
@@ -74,10 +94,53 @@ async def screen_pop(request: web.Request) -> web.Response:
     if not pbx or not linkedid:
         raise bad_request("pbx and linkedid are required")
     async with pool(request).acquire() as conn:
-        card = await web_queries.screen_pop(conn, None, pbx, linkedid)
+        card = await _pop(conn, pbx, linkedid, current_user(request).extension)
     if card is None:
         raise not_found("no such call")
     return ok(card)
+
+
+@allow("admin", "supervisor", "operator")
+async def screen_current(request: web.Request) -> web.Response:
+    """The pop of the call ringing or answered at my phone now (or just ended): what the
+    operator page restores after a reload.  ``{"call": null}`` when there is none."""
+    extension = current_user(request).extension
+    async with pool(request).acquire() as conn:
+        found = await page_queries.current_ring(conn, extension) if extension else None
+        card = await _pop(conn, *found, extension) if found else None
+    return ok(card or {"call": None})
+
+
+async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str | None
+               ) -> dict[str, Any] | None:
+    """The screen pop with the operator's view of the call (ringing at my phone, talking with
+    me, taken by another operator, ended, and since when), numbers as people read them, and
+    for an escalated repeat caller what the short whisper no longer says."""
+    card = await web_queries.screen_pop(conn, None, pbx, linkedid)
+    if card is None:
+        return None
+    call = card["call"]
+    rings = await page_queries.my_rings(conn, pbx, linkedid, extension) if extension else []
+    card["state"], card["since"] = page_queries.pop_state(call, rings, extension)
+    card["now"] = datetime.now(UTC)
+    with_display(call, "caller_e164")
+    for row in card["history"]:
+        with_display(row, "caller_e164", "callee_e164")
+    card["repeat"] = None
+    if call["escalated"] and call["client"] and call["caller_e164"]:
+        settings = (await page_queries.client_settings(conn, [call["client"]])).get(
+            call["client"], {})
+        context = await page_queries.repeat_context(
+            conn, call["client"], call["caller_e164"], call["id"],
+            float(settings.get("repeat_window_s", 72 * 3600)))
+        reason = await conn.fetchval(
+            "SELECT reason FROM escalations WHERE pbx_id = $1 AND linkedid = $2 "
+            "ORDER BY id DESC LIMIT 1", pbx, linkedid) or call["escalation_reason"]
+        card["escalation_kind"] = page_queries.escalation_kind(reason, context["calls"])
+        card["escalation_reason"] = reason
+        if card["escalation_kind"] == "repeat_caller":
+            card["repeat"] = context
+    return card
 
 
 @allow(*STAFF, "client")
@@ -87,6 +150,9 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
                "caller_e164", "caller_name", "did", "outcome", "wait_s", "talk_s",
                "answered_by", "escalated", "escalation_reason", "voicemail_left",
                "fallback_routed", "callee_e164", "dial_result")
+    # Every parameter is read before the 200 is sent: a bad one is a 400, not a cut stream.
+    since, until = when(request, "from"), when(request, "to")
+    client = request.query.get("client") or None
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": 'attachment; filename="calls.csv"'})
@@ -97,16 +163,18 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     writer.writerow(columns)
     before: int | None = None
     async with pool(request).acquire() as conn:
+        # Who exported which client's calls: the audit admins read (docs/reports.md).
+        scope = client_scope(request)
+        await audit(conn, current_user(request).username, "calls_export",
+                    scope[0] if scope else request.query.get("client") or None,
+                    f"from={request.query.get('from') or '-'} to={request.query.get('to') or '-'}")
         while True:
             rows = await web_queries.calls(
-                conn, client_scope(request), client=request.query.get("client") or None,
-                since=when(request, "from"), until=when(request, "to"), outcome=None,
+                conn, client_scope(request), client=client, since=since, until=until,
+                outcome=None,
                 caller=None, direction=None, missed_only=False, limit=1000, before_id=before)
             for row in rows[:1000]:
-                # A leading = + - @ would be a formula to a spreadsheet: caller names are
-                # caller-controlled.
-                writer.writerow(["'" + str(v) if isinstance(v, str) and v[:1] in "=+-@"
-                                 else v for v in (row[c] for c in columns)])
+                writer.writerow([spreadsheet_safe(row[c]) for c in columns])
             await response.write(buffer.getvalue().encode("utf-8"))
             buffer.seek(0)
             buffer.truncate()

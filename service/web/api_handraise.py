@@ -31,12 +31,12 @@ async def hold(request: web.Request) -> web.Response:
     data = await json_body(request)
     user = current_user(request)
     operator = operator_of(request, data)
-    pbx, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         call = await web_queries.live_operator_channel(conn, operator)
         if call is None:
             raise not_found(f"operator {operator} is on no call")
-        linkedid, operator_channel, client = call
+        pbx, ami = pbx_and_ami(request, call[3])  # the call's own PBX
+        linkedid, operator_channel, client, _ = call
         caller = await bridged_caller(ami, operator, operator_channel)
         try:
             handraise_id = await h.hold_by_api(ami, conn, h.HoldRequest(

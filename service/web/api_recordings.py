@@ -30,12 +30,12 @@ async def start_recording(request: web.Request) -> web.Response:
     data = await json_body(request)
     user = current_user(request)
     operator = operator_of(request, data)
-    pbx, ami = pbx_and_ami(request)
     async with pool(request).acquire() as conn:
         call = await web_queries.live_operator_channel(conn, operator)
         if call is None:
             raise not_found(f"operator {operator} is on no call")
-        linkedid, operator_channel, client_code = call
+        pbx, ami = pbx_and_ami(request, call[3])  # the call's own PBX
+        linkedid, operator_channel, client_code, _ = call
         known = await clients_directory(request, conn)
         client = known.clients.get(client_code or "") if known else None
         if client is None or not r.on_demand_allowed(client.recording):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 
 from service.logs import get_logger
@@ -9,66 +11,93 @@ from service.store import web_sql
 from service.web.auth import (
     COOKIE,
     FAILURE_WINDOW,
-    MAX_FAILURES_PER_ADDRESS,
-    MAX_FAILURES_PER_USER,
     ROLES,
     SESSION_LIFETIME,
+    PasswordBusy,
+    PasswordWorkers,
     allow,
+    bearer_token,
+    client_address,
     current_user,
-    dummy_verify,
     public,
-    verify_password,
+    secure_request,
+    throttle_keys,
+    wait_for_key,
 )
 from service.web.context import pool
-from service.web.http import dumps, json_body, ok, text_field
+from service.web.http import dumps, json_body, text_field
+from service.web.http import ok as ok_response
 
 log = get_logger(__name__)
 
 
-def _address(request: web.Request) -> str:
-    return request.remote or "?"
+def _json_error(cls: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
+    return cls(text=dumps({"error": message}), content_type="application/json",
+               headers=headers or None)
+
+
+def _passwords(request: web.Request) -> PasswordWorkers:
+    from service.appkeys import PASSWORDS
+
+    return request.app[PASSWORDS]
 
 
 @public
 async def login(request: web.Request) -> web.Response:
+    """Log in with ``{"username", "password"}`` as JSON.
+
+    JSON only: a form or text/plain body is what a foreign page can make a browser send
+    without asking (login CSRF: the victim logged in as the attacker), so it is refused.
+    The attempt is counted before the password is checked (see ``service.web.auth``)."""
+    if request.content_type != "application/json":
+        raise _json_error(web.HTTPUnsupportedMediaType, "send the login as application/json")
     data = await json_body(request, limit=4096)
     username = text_field(data, "username", max_length=200) or ""
     password = text_field(data, "password", max_length=1000) or ""
-    address = _address(request)
+    address = client_address(request)
+    pair, source = throttle_keys(username, address)
     async with pool(request).acquire() as conn:
-        by_user, by_address = await web_sql.recent_failures(conn, username, address,
-                                                            FAILURE_WINDOW)
-        if by_user >= MAX_FAILURES_PER_USER or by_address >= MAX_FAILURES_PER_ADDRESS:
-            log.warning("login_rate_limited", username=username, address=address)
-            raise web.HTTPTooManyRequests(
-                text=dumps({"error": "too many failed logins; try again later"}),
-                content_type="application/json",
-                headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))})
-        found = await web_sql.user_for_login(conn, username)
-        if found is None:
-            dummy_verify(password)
-        if found is None or not verify_password(found[1], password):
-            await web_sql.note_failure(conn, username, address)
-            log.warning("login_failed", username=username, address=address)  # no password
-            raise web.HTTPUnauthorized(text=dumps({"error": "wrong user name or password"}),
-                                       content_type="application/json")
-        user = found[0]
+        wait = await web_sql.reserve_login_attempt(conn, [pair, source], FAILURE_WINDOW,
+                                                   wait_for_key)
+        found = None if wait else await web_sql.user_for_login(conn, username)
+    if wait:
+        log.warning("login_rate_limited", username=username, address=address,
+                    retry_after_s=round(wait, 1))
+        raise _json_error(web.HTTPTooManyRequests, "too many failed logins; try again later",
+                          **{"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        ok = await _passwords(request).verify(found[1] if found else None, password)
+    except PasswordBusy:
+        async with pool(request).acquire() as conn:
+            await web_sql.give_back_login_attempt(conn, [], [pair, source])
+        raise _json_error(web.HTTPServiceUnavailable, "busy; try again in a moment",
+                          **{"Retry-After": "1"}) from None
+    if not ok or found is None:
+        log.warning("login_failed", username=username, address=address)  # no password
+        raise _json_error(web.HTTPUnauthorized, "wrong user name or password")
+    user = found[0]
+    async with pool(request).acquire() as conn:
+        await web_sql.give_back_login_attempt(conn, [pair], [source])
         token, csrf = await web_sql.new_session(conn, user.id, SESSION_LIFETIME)
     log.info("login", username=user.username, role=user.role)
-    response = ok({"user": _me(user), "csrf_token": csrf})
+    response = ok_response({"user": _me(user), "csrf_token": csrf})
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                         max_age=int(SESSION_LIFETIME.total_seconds()),
-                        secure=request.secure)
+                        secure=secure_request(request))
     return response
 
 
 @allow(*ROLES)
 async def logout(request: web.Request) -> web.Response:
+    """End the session; with a bearer token, that token stops working."""
     token = request.cookies.get(COOKIE)
-    if token:
-        async with pool(request).acquire() as conn:
+    bearer = bearer_token(request)
+    async with pool(request).acquire() as conn:
+        if bearer:
+            await web_sql.revoke_token_value(conn, bearer)
+        elif token:
             await web_sql.end_session(conn, token)
-    response = ok({"logged_out": True})
+    response = ok_response({"logged_out": True})
     response.del_cookie(COOKIE, path="/")
     return response
 
@@ -88,4 +117,4 @@ async def me(request: web.Request) -> web.Response:
             found = await web_sql.session_user(conn, token)
         if found is not None:
             body["csrf_token"] = found[1]
-    return ok(body)
+    return ok_response(body)

@@ -7,14 +7,20 @@
   credential).
 * Roles: admin, supervisor, operator, client.  A handler declares who may call it; a client
   user's queries are limited to its own client in SQL, and anything else is 404.
-* Failed logins: counted per user name and per address in the database (shared by every
-  instance), refused for a while past the limit, logged without the password.
+* Failed logins: counted per (address, user name) and per address in the database (shared
+  by every instance), atomically, before the password is checked; past a few free attempts
+  each further one waits twice as long as the one before (:func:`login_wait`).  The owner,
+  from an address that has not failed, is never locked out by someone guessing at their name.
+* Passwords are checked in a small thread pool (:class:`PasswordWorkers`): argon2 takes a
+  fifth of a second of CPU, and on the event loop a login storm stalled call routing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -30,8 +36,84 @@ STAFF = ("admin", "supervisor", "operator")
 COOKIE = "orikaeshi_session"
 SESSION_LIFETIME = timedelta(hours=12)
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_ADDRESS = 30
+# Free attempts before the waits begin: one source trying one name, one source trying any.
+FREE_PER_NAME = 5
+FREE_PER_ADDRESS = 30
+MAX_WAIT_S = FAILURE_WINDOW.total_seconds()
+
+
+def login_wait(free: int) -> Callable[[int, float], float]:
+    """The throttle rule for one key: after ``free`` failures, the next attempt waits
+    1 s, then 2, 4, 8 ... (capped at the 15-minute window) after the last one.
+
+    >>> rule = login_wait(5)
+    >>> rule(4, 0.0), rule(5, 0.0), rule(5, 1.5), rule(8, 3.0), rule(50, 0.0)
+    (0.0, 1.0, 0.0, 5.0, 900.0)
+    """
+    def wait(failures: int, since_last_s: float) -> float:
+        if failures < free:
+            return 0.0
+        delay = min(MAX_WAIT_S, 2.0 ** min(failures - free, 20))
+        return max(0.0, delay - since_last_s)
+
+    return wait
+
+
+def throttle_keys(username: str, address: str) -> tuple[str, str]:
+    """(the key of this source trying this name, the key of this source)."""
+    return f"p:{address[:100]}:{username[:200]}", f"a:{address[:100]}"
+
+
+_PER_NAME, _PER_ADDRESS = login_wait(FREE_PER_NAME), login_wait(FREE_PER_ADDRESS)
+
+
+def wait_for_key(key: str, failures: int, since_last_s: float) -> float:
+    """Seconds a key must still wait: the per-name rule for ``p:`` keys, else per address."""
+    rule = _PER_NAME if key.startswith("p:") else _PER_ADDRESS
+    return rule(failures, since_last_s)
+
+
+class PasswordBusy(Exception):
+    """More password checks are waiting than the pool may queue: try again shortly."""
+
+
+class PasswordWorkers:
+    """argon2 off the event loop, in a bounded pool (argon2-cffi releases the GIL), with a
+    bounded queue: a flood of logins waits for its turn or is refused at once, and never
+    takes the CPU time the FastAGI route needs on the loop."""
+
+    def __init__(self, workers: int = 1, max_waiting: int = 16) -> None:
+        self.workers = workers
+        self.max_waiting = max_waiting
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._in_flight = 0
+        self.checked = 0
+        self.refused = 0
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._in_flight >= self.workers + self.max_waiting:
+            self.refused += 1
+            raise PasswordBusy()
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            self._in_flight -= 1
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; ``None`` (no such user) is checked against a dummy hash, so the
+        time taken does not tell which names exist."""
+        self.checked += 1
+        ok: bool = await self._run(verify_password, password_hash or _DUMMY_HASH, password)
+        return ok and password_hash is not None
+
+    async def hash(self, password: str) -> str:
+        result: str = await self._run(hash_password, password)
+        return result
+
+    def close(self) -> None:
+        # Not waiting: a check in progress ends on its own within a fraction of a second.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 _hasher = PasswordHasher()
 
@@ -55,8 +137,38 @@ def verify_password(password_hash: str, password: str) -> bool:
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def dummy_verify(password: str) -> None:
-    verify_password(_DUMMY_HASH, password)
+def _trusted_proxy(request: web.Request) -> bool:
+    from service.appkeys import CONFIG
+
+    config = request.app.get(CONFIG)
+    return bool(config and request.remote and request.remote in config.trust_proxy)
+
+
+def client_address(request: web.Request) -> str:
+    """The address a request came from: the peer, or behind a proxy listed in
+    ``trust_proxy`` the address that proxy appended to ``X-Forwarded-For`` (anything
+    earlier in that header was written by the client and proves nothing)."""
+    if _trusted_proxy(request):
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded and len(forwarded) <= 64:
+            return forwarded
+    return request.remote or "?"
+
+
+def secure_request(request: web.Request) -> bool:
+    """Did the browser use TLS?  Directly, or at a proxy listed in ``trust_proxy`` that says
+    so in ``X-Forwarded-Proto`` (from anyone else that header is ignored)."""
+    if request.secure:
+        return True
+    return _trusted_proxy(request) and \
+        request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip()[:200] or None
+    return None
 
 
 def allow(*roles: str) -> Callable[[Handler], Handler]:
@@ -105,10 +217,10 @@ def make_middleware(pool_of: Callable[[web.Application], Any]) -> Any:
                                     content_type="application/json")
         pool = pool_of(request.app)
         user: User | None = None
-        header = request.headers.get("Authorization", "")
+        bearer = bearer_token(request)
         async with pool.acquire(timeout=5) as conn:
-            if header.startswith("Bearer "):
-                user = await web_sql.token_user(conn, header[7:].strip())
+            if bearer is not None:
+                user = await web_sql.token_user(conn, bearer)
             elif COOKIE in request.cookies:
                 found = await web_sql.session_user(conn, request.cookies[COOKIE])
                 if found is not None:

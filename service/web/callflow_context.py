@@ -37,11 +37,13 @@ def operator_of(request: web.Request, data: dict[str, Any]) -> str:
     return operator
 
 
-def pbx_and_ami(request: web.Request) -> tuple[PbxConfig, AmiClient]:
-    """The PBX and this instance's AMI session to it; 503 when this instance holds none."""
+def pbx_and_ami(request: web.Request, pbx_id: str | None = None
+                ) -> tuple[PbxConfig, AmiClient]:
+    """The PBX (of the call, or the first) and this instance's AMI session to it; 503 when
+    this instance holds none."""
     from service.web.context import ami_for
 
-    pbx, ami = ami_for(request)
+    pbx, ami = ami_for(request, pbx_id)
     if ami is None:
         raise web.HTTPServiceUnavailable(text='{"error": "no AMI session here"}',
                                          content_type="application/json")

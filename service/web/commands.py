@@ -1,4 +1,9 @@
-"""``orikaeshi users add|list|passwd|token``."""
+"""``orikaeshi users add|list|passwd|token|revoke-token|disable|enable``.
+
+Ending an account's access: ``passwd`` (every session and token made before the change
+stops working), ``revoke-token`` (one token by name, or all), ``disable`` (no login, every
+session and token ended; ``enable`` lets the user log in again, with new tokens).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import getpass
 import os
 import sys
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -35,7 +41,23 @@ def add_commands(sub: Any) -> None:
     token = users_sub.add_parser("token", help="make an API bearer token (shown once)")
     token.add_argument("username")
     token.add_argument("--name", default="cli")
+    token.add_argument("--days", type=int, default=None,
+                       help="valid for this many days (default: token_lifetime_days; 0: "
+                            "never expires)")
     token.set_defaults(handler=token_command)
+    revoke = users_sub.add_parser("revoke-token", help="revoke a user's API tokens")
+    revoke.add_argument("username")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="the tokens of this name (users token --name)")
+    which.add_argument("--all", action="store_true", help="every token of the user")
+    revoke.set_defaults(handler=revoke_command)
+    disable = users_sub.add_parser("disable", help="refuse logins and end every session "
+                                                   "and token now")
+    disable.add_argument("username")
+    disable.set_defaults(handler=disable_command)
+    enable = users_sub.add_parser("enable", help="allow a disabled user to log in again")
+    enable.add_argument("username")
+    enable.set_defaults(handler=enable_command)
 
 
 def _password() -> str:
@@ -54,6 +76,11 @@ async def add_command(args: argparse.Namespace, config: Config) -> int:
         return 2
     try:
         async with connect(config) as conn:
+            if args.client and not await conn.fetchval(
+                    "SELECT true FROM clients WHERE code = $1", args.client):
+                print(f"orikaeshi users: no client {args.client} (load the clients file "
+                      "first: orikaeshi clients load FILE)", file=sys.stderr)
+                return 2
             user = await web_sql.create_user(conn, args.username, password_hash, args.role,
                                              client=args.client, extension=args.extension,
                                              display_name=args.name)
@@ -87,17 +114,58 @@ async def passwd_command(args: argparse.Namespace, config: Config) -> int:
 
 
 async def token_command(args: argparse.Namespace, config: Config) -> int:
+    days = config.token_lifetime_days if args.days is None else args.days
+    if days < 0:
+        print("orikaeshi users: --days is 0 (never expires) or more", file=sys.stderr)
+        return 2
     async with connect(config) as conn:
         user_id = await _user_id(conn, args.username)
         if user_id is None:
             return 1
-        print(await web_sql.new_api_token(conn, user_id, args.name))
+        print(await web_sql.new_api_token(conn, user_id, args.name,
+                                          timedelta(days=days) if days else None))
     return 0
 
 
-async def _user_id(conn: asyncpg.Connection, username: str) -> int | None:
-    found = await web_sql.user_for_login(conn, username)
-    if found is None:
+async def revoke_command(args: argparse.Namespace, config: Config) -> int:
+    async with connect(config) as conn:
+        user_id = await _user_id(conn, args.username, active_only=False)
+        if user_id is None:
+            return 1
+        count = await web_sql.revoke_token(conn, user_id, None if args.all else args.name)
+    print(f"revoked {count} token{'s' if count != 1 else ''}")
+    return 0 if count or args.all else 1
+
+
+async def disable_command(args: argparse.Namespace, config: Config) -> int:
+    async with connect(config) as conn:
+        user_id = await _user_id(conn, args.username, active_only=False)
+        if user_id is None:
+            return 1
+        await web_sql.end_credentials(conn, user_id, disable=True)
+    print(f"disabled {args.username}: sessions and tokens ended")
+    return 0
+
+
+async def enable_command(args: argparse.Namespace, config: Config) -> int:
+    async with connect(config) as conn:
+        user_id = await _user_id(conn, args.username, active_only=False)
+        if user_id is None:
+            return 1
+        await web_sql.enable_user(conn, user_id)
+    print(f"enabled {args.username}")
+    return 0
+
+
+async def _user_id(conn: asyncpg.Connection, username: str, *,
+                   active_only: bool = True) -> int | None:
+    user = await web_sql.user_by_name(conn, username)
+    if user is None:
         print(f"orikaeshi users: no user {username}", file=sys.stderr)
         return None
-    return found[0].id
+    if active_only and not await conn.fetchval("SELECT active FROM users WHERE id = $1",
+                                               user.id):
+        print(f"orikaeshi users: {username} is disabled (orikaeshi users enable {username})",
+              file=sys.stderr)
+        return None
+    return user.id

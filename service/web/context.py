@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -23,13 +24,22 @@ def config(request: web.Request) -> Config:
     return request.app[CONFIG]
 
 
-def ami_for(request: web.Request) -> tuple[PbxConfig, AmiClient | None]:
-    """The first PBX's config and this instance's logged-in AMI session to it, if it holds
-    one (the instance that holds a PBX's AMI consumer performs its actions)."""
+def now(request: web.Request) -> datetime:
+    """The service's clock (``service.clock``), for rules that depend on the time."""
+    from service.appkeys import CLOCK
+
+    return request.app[CLOCK]()
+
+
+def ami_for(request: web.Request, pbx_id: str | None = None
+            ) -> tuple[PbxConfig, AmiClient | None]:
+    """The PBX ``pbx_id`` (the PBX of the call an action is about; the first configured
+    when None or unknown) and this instance's logged-in AMI session to it, if it holds one
+    (the instance that holds a PBX's AMI consumer performs its actions)."""
     from service.appkeys import PIPELINES
 
     cfg = config(request)
-    pbx = cfg.pbxs[0]
+    pbx = next((p for p in cfg.pbxs if p.pbx_id == pbx_id), cfg.pbxs[0])
     pipeline: Any = request.app.get(PIPELINES, {}).get(pbx.pbx_id)
     client = pipeline.client if pipeline is not None else None
     if client is None or not client.logged_in.is_set():

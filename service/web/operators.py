@@ -8,6 +8,7 @@ each member's device state and pause; they are kept in memory and written to
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,14 @@ log = get_logger(__name__)
 STATUS = {"0": "unknown", "1": "not_in_use", "2": "in_use", "3": "busy", "4": "invalid",
           "5": "unavailable", "6": "ringing", "7": "ring_in_use", "8": "on_hold"}
 _EVENTS = ("QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMemberRemoved")
+
+
+def _event_time(event: Mapping[str, str]) -> float:
+    """The event's own time (``Timestamp``, with ``timestampevents``), else now."""
+    try:
+        return float(event["Timestamp"])
+    except (KeyError, ValueError):
+        return time.time()
 
 
 class OperatorStates:
@@ -46,10 +55,21 @@ class OperatorStates:
             state = self.states.setdefault(key, {})
             state["operator"] = agent_id(key[2]) or key[2]
             state["member_name"] = event.get("MemberName", state.get("member_name", ""))
-            if "Status" in event:
-                state["status"] = STATUS.get(event["Status"], event["Status"])
+            status = STATUS.get(event.get("Status", ""), event.get("Status")) or \
+                state.get("status")
+            paused = event["Paused"] == "1" if "Paused" in event else state.get("paused")
+            if (status, paused) != (state.get("status"), state.get("paused")):
+                # The wallboard's "since" timer: when the state last changed, not when the
+                # last event (an unchanged status repeated) was seen.
+                state["since"] = _event_time(event)
+            if status:
+                state["status"] = status
             if "Paused" in event:
-                state["paused"] = event["Paused"] == "1"
+                state["paused"] = paused
+                if not paused:
+                    state["paused_reason"] = ""
+                elif "PausedReason" in event:  # a status event repeats Paused, not why
+                    state["paused_reason"] = event["PausedReason"]
             self.removed.discard(key)
             self.dirty.add(key)
 
@@ -65,14 +85,18 @@ class OperatorStates:
                     continue
                 await conn.execute(
                     """INSERT INTO operator_states (pbx_id, queue, interface, operator,
-                           member_name, status, paused, updated_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+                           member_name, status, paused, paused_reason, status_since,
+                           updated_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                               coalesce(to_timestamp($9::float8), now()), now())
                        ON CONFLICT (pbx_id, queue, interface) DO UPDATE SET
                            operator = EXCLUDED.operator, member_name = EXCLUDED.member_name,
                            status = EXCLUDED.status, paused = EXCLUDED.paused,
-                           updated_at = now()""",
+                           paused_reason = EXCLUDED.paused_reason,
+                           status_since = EXCLUDED.status_since, updated_at = now()""",
                     *key, state["operator"], state.get("member_name", ""),
-                    state.get("status", "unknown"), state.get("paused", False))
+                    state.get("status", "unknown"), state.get("paused", False),
+                    state.get("paused_reason", ""), state.get("since"))
         # Only now: a failed write keeps them for the next flush.
         self.dirty.difference_update(dirty)
         self.removed.difference_update(removed)

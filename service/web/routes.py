@@ -13,10 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+import service.web.api_reports as api_reports
 from service.ledger.model import OUTCOMES
+from service.status import api_status
+from service.store import web_sql
 from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
 from service.web.api_callflows import CALLFLOW_ENDPOINTS
-from service.web.auth import Handler, public
+from service.web.auth import COOKIE, Handler, public
+from service.web.context import pool
 
 STATIC = Path(__file__).with_name("static")
 
@@ -90,12 +94,33 @@ ENDPOINTS = (
                    "role": "admin | supervisor | operator | client",
                    "client": "client users only", "extension": "phone", "display_name": ""}),
     Endpoint("GET", "/api/stream", stream.stream,
-             "Server-Sent Events: call, ring, alert, resync"),
+             "Server-Sent Events: call, ring, alert, obligation, resync"),
+    Endpoint("GET", "/api/status", api_status,
+             "The service's state: each PBX link, FastAGI, spool, alerts (as /healthz)"),
+    # Monthly client reports, the audit of access to clients' data (docs/reports.md).
+    Endpoint("GET", "/api/reports/monthly", api_reports.monthly,
+             "Monthly client report (one client, or every client as JSON for staff)",
+             query=(("month", "YYYY-MM, client's time zone"), ("client", "client code"),
+                    ("format", "json | csv | xlsx | html | pdf"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/reports/chart", api_reports.chart,
+             "A monthly report's chart as PNG",
+             query=(("month", "YYYY-MM"), ("client", "client code"),
+                    ("chart", "by_day | by_hour"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/audit", api_reports.audit,
+             "Who viewed or exported which client's data",
+             query=(("client", "client code"), ("limit", "1..1000"))),
+    Endpoint("GET", "/api/delivery-failures", api_reports.delivery_failures,
+             "Deliveries to clients that failed (alerts)"),
+    Endpoint("GET", "/api/screen/current", api_calls.screen_current,
+             "The screen pop of the call at my phone now (restored after a reload)"),
+    Endpoint("POST", "/api/alerts/ack", api_supervisor.ack_alert,
+             "Acknowledge an alert (stored: by whom, when)", body={"key": "the alert's key"}),
     *(Endpoint(*endpoint) for endpoint in CALLFLOW_ENDPOINTS),
 )
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",
          "/operator": "operator.html", "/worklist": "worklist.html", "/portal": "portal.html"}
+PAGES["/report"] = "report.html"  # the monthly report (service/web/api_reports.py)
 
 
 def openapi() -> dict[str, Any]:
@@ -140,9 +165,42 @@ async def openapi_document(request: web.Request) -> web.Response:
     return web.json_response(openapi())
 
 
-def _page(name: str) -> Handler:
+# Who is offered each page; anyone else is sent to their own home page (never an empty page
+# that fails on its first API call).
+PAGE_ROLES = {"/wallboard": ("admin", "supervisor"),
+              "/operator": ("admin", "supervisor", "operator"),
+              "/worklist": ("admin", "supervisor", "operator"),
+              "/portal": ("admin", "supervisor", "client")}
+HOME = {"admin": "/wallboard", "supervisor": "/wallboard", "operator": "/operator",
+        "client": "/portal"}
+
+
+def home_for(role: str, path: str) -> str | None:
+    """Where a page request goes instead, or None to serve it.
+
+    >>> home_for("operator", "/wallboard"), home_for("client", "/worklist")
+    ('/operator?denied=wallboard', '/portal?denied=worklist')
+    >>> home_for("supervisor", "/wallboard") is None, home_for("client", "/login") is None
+    (True, True)
+    """
+    roles = PAGE_ROLES.get(path)
+    if roles is None or role in roles:
+        return None
+    return f"{HOME.get(role, '/login')}?denied={path.strip('/')}"
+
+
+def _page(name: str, path: str) -> Handler:
     @public
     async def page(request: web.Request) -> web.StreamResponse:
+        if path in PAGE_ROLES:
+            token = request.cookies.get(COOKIE)
+            async with pool(request).acquire() as conn:
+                found = await web_sql.session_user(conn, token) if token else None
+            if found is None:
+                raise web.HTTPFound(f"/login?next={path}")
+            elsewhere = home_for(found[0].role, path)
+            if elsewhere is not None:
+                raise web.HTTPFound(elsewhere)
         return web.FileResponse(STATIC / name, headers={
             "Cache-Control": "no-cache",
             "Content-Security-Policy": "default-src 'self'; style-src 'self'; "
@@ -150,10 +208,17 @@ def _page(name: str) -> Handler:
     return page
 
 
+@public
+async def favicon(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "favicon.ico",
+                            headers={"Cache-Control": "max-age=86400"})
+
+
 def setup_routes(app: web.Application) -> None:
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
     app.router.add_get("/api/openapi.json", openapi_document)
     for path, name in PAGES.items():
-        app.router.add_get(path, _page(name))
+        app.router.add_get(path, _page(name, path))
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static", STATIC)  # public: no data in them (see auth)

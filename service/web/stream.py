@@ -20,7 +20,8 @@ from aiohttp import web
 from service.ledger.notify import CHANNEL
 from service.logs import get_logger
 from service.store.db import TRANSIENT_ERRORS, listening
-from service.web.auth import STAFF, allow, client_scope
+from service.web.auth import STAFF, allow, client_scope, current_user
+from service.web.guard import long_lived
 
 log = get_logger(__name__)
 
@@ -29,10 +30,11 @@ KEEPALIVE_S = 15.0
 
 
 class Subscriber:
-    __slots__ = ("clients", "lagging", "queue")
+    __slots__ = ("clients", "lagging", "queue", "user_id")
 
-    def __init__(self, clients: list[str] | None) -> None:
+    def __init__(self, clients: list[str] | None, user_id: int | None = None) -> None:
         self.clients = clients
+        self.user_id = user_id
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self.lagging = False
 
@@ -65,6 +67,9 @@ class Broadcaster:
             if subscriber.queue.full():
                 subscriber.queue.get_nowait()
                 subscriber.queue.put_nowait(_SHUTDOWN)
+
+    def streams_of(self, user_id: int) -> int:
+        return sum(1 for s in self.subscribers if s.user_id == user_id)
 
     def publish(self, event: dict[str, Any]) -> None:
         self.received += 1
@@ -99,20 +104,37 @@ class Broadcaster:
             await asyncio.sleep(1.0)
 
 
+def _too_many(message: str) -> web.HTTPTooManyRequests:
+    return web.HTTPTooManyRequests(text=json.dumps({"error": message}),
+                                   content_type="application/json",
+                                   headers={"Retry-After": "10"})
+
+
+@long_lived
 @allow(*STAFF, "client")
 async def stream(request: web.Request) -> web.StreamResponse:
-    from service.appkeys import BROADCASTER
+    """The live stream.  Each user may hold ``stream_max_per_user`` of them (a page per
+    screen), the instance ``stream_max_total``: a user opening hundreds gets 429, never the
+    descriptors routing needs."""
+    from service.appkeys import BROADCASTER, CONFIG
 
     broadcaster: Broadcaster = request.app[BROADCASTER]
+    config = request.app[CONFIG]
+    user = current_user(request)
+    if len(broadcaster.subscribers) >= config.stream_max_total:
+        raise _too_many("too many live streams on this instance")
+    if broadcaster.streams_of(user.id) >= config.stream_max_per_user:
+        raise _too_many(f"at most {config.stream_max_per_user} live streams per user")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
-    await response.prepare(request)
     if broadcaster.closing:
         raise web.HTTPServiceUnavailable()
-    subscriber = Subscriber(client_scope(request))
+    # Counted before the first await, so concurrent opens cannot all pass the caps.
+    subscriber = Subscriber(client_scope(request), user.id)
     broadcaster.subscribers.add(subscriber)
     try:
+        await response.prepare(request)
         await response.write(b"event: hello\ndata: {}\n\n")
         while True:
             try:

@@ -1,73 +1,239 @@
-// Shared by every page: API calls with the CSRF token, safe DOM building (text only, never
-// HTML from data), the live stream, Japanese/English labels.
+// Shared by every page: the words of both languages, API calls with the CSRF token, the live
+// stream, the header, durations and numbers as people read them.  Views are Preact
+// components written with htm (vendor/, no build step): text from data is always inserted as
+// text, never as HTML (caller names are caller-controlled).
+import { h, html, render, useEffect, useRef, useState } from "/static/vendor/htm-preact.module.js";
+
+export { h, html, render, useEffect, useRef, useState };
+
 const I18N = {
   en: {
-    wallboard: "Wallboard", operator: "Operator", worklist: "Call backs", portal: "Portal",
+    brand: "orikaeshi",
+    wallboard: "Wallboard", operator: "Operator screen", worklist: "Call backs",
+    portal: "Portal", report: "Monthly report",
     logout: "Log out", login: "Log in", username: "User name", password: "Password",
-    queues: "Queues", queue: "Queue", waiting: "Waiting", longest: "Longest wait",
-    today: "Today", client: "Client", answered: "Answered", missed: "Missed",
-    reasons: "Missed reasons", sl: "Service level", operators: "Operators", state: "State",
-    live: "Live calls", caller: "Caller", name: "Name", since: "Since", by: "Operator",
-    alerts: "Alerts", listen: "Listen", whisper: "Whisper", barge: "Barge", calls: "Calls",
-    outcome: "Outcome", wait: "Wait", talk: "Talk", started: "Started", messages: "Messages",
-    obligations: "Call backs owed", due: "Due", done: "Mark done", call: "Call",
-    current_call: "Current call",
-    export: "Export CSV", message: "Message", disposition: "Disposition", send: "Send",
-    escalate: "Escalate", history: "History", greeting: "Greeting", notes: "Notes",
-    no_call: "No call ringing.", reason: "Reason", number: "Number", attempts: "Attempts",
-    missed_only: "Missed only", sent: "Sent", escalation: "Escalated caller",
-    long_wait: "Long wait", overdue_callback: "Overdue call back", open: "open",
-    fulfilled: "fulfilled", expired: "expired", cancelled: "cancelled",
-    cannot_call_back: "cannot call back", callback_requested: "Call back requested",
-    urgent: "Urgent", info_only: "For information", complaint: "Complaint",
-    complaint_naming_operator: "Complaint about an operator",
-    payment_dispute: "Payment dispute", other: "Other", withheld: "(withheld)",
-    answered_o: "answered", abandoned: "abandoned", short_abandon: "short abandon",
-    ivr_hangup: "hung up in greeting", timeout: "timeout", no_agents: "no agents",
-    queue_full: "queue full", exit_key: "left by key", after_hours: "after hours",
-    forwarded: "forwarded", unknown: "unknown",
+    language: "Language", nav: "Pages",
+    role_admin: "Administrator", role_supervisor: "Supervisor", role_operator: "Operator",
+    role_client: "Client",
+    login_wrong: "Wrong user name or password.",
+    login_throttled: "Too many failed attempts. Please wait a few minutes and try again.",
+    login_bad: "Enter your user name and password.",
+    err_forbidden: "Your role may not do this.", err_not_found: "Not found (or not yours).",
+    err_server: "The service did not answer. Try again.", err_network: "No connection to the service.",
+    err_bad: "The request was not accepted.", err_conflict: "Already done by someone else.",
+    denied: "That page is not for your role; this is your page.",
+    // wallboard
+    today: "Today per client", queues: "Queues", operators: "Operators", live: "Live calls",
+    alerts: "Alerts", offered: "Offered", answered: "Answered", missed: "Missed",
+    sl: "Service level", sl_within: "within {s}s", target: "target {p}%",
+    below_target: "below target",
+    chart_label: "Calls by hour today: answered and missed",
+    queue: "Queue", waiting: "Waiting", longest: "Longest wait", supervisors: "Supervisors",
+    unknown_queue: "Other queue",
+    st_not_in_use: "Free", st_in_use: "On a call", st_busy: "Busy", st_ringing: "Ringing",
+    st_ring_in_use: "Ringing (on a call)", st_on_hold: "On hold", st_unavailable: "Logged out",
+    st_invalid: "Not reachable", st_unknown: "Unknown", st_null: "Unknown",
+    paused: "Paused", paused_no_reason: "no reason given",
+    call_greeting: "Greeting", call_waiting: "Waiting", call_talking: "Talking",
+    with_op: "with {op}", escalated_call: "Escalated",
+    a_repeat_caller: "Repeat caller", a_operator_escalation: "Operator escalation",
+    a_long_wait: "Long wait", a_overdue_callback: "Overdue call back",
+    a_pbx_down: "PBX link down", a_spooling: "Records spooled", a_delivery_failed: "Delivery failed",
+    nth_call: "call no. {n}", first_call: "first call {t}", owed: "{n} call back(s) owed",
+    owed_none: "no call back owed", last_op: "last operator {op}",
+    waited: "waiting {d}", over_limit: "(alert after {s}s)", due_was: "due {t}",
+    missed_calls_n: "{n} missed call(s)", delivery_to: "message to {client} by {channel}",
+    ch_webhook: "webhook", ch_email: "e-mail", attempts_n: "{n} attempt(s)",
+    by_op: "by {op}", ack: "Acknowledge", acked_by: "Seen by {who}",
+    pbx_down_banner: "PBX link down: {pbx} ({host}:{port}) since {t}. Live calls and queues on this board are not current.",
+    spooling_banner: "Database unreachable: call records from {pbx} are kept in the spool and will be written when it is back.",
+    unrouted_banner: "Calls from {pbx} arrive without DID or routing decision since {t}: the service watches the wrong dialplan context (run orikaeshi dialplan check).",
+    listen: "Listen", whisper: "Whisper", barge: "Barge",
+    spy_title: "Selected call", spy_hint: "Choose a talking call to listen, whisper or barge.",
+    barge_confirm: "Barge into operator {op}'s call? The caller and the operator will both hear you.",
+    confirm: "Confirm", cancel_action: "Back",
+    spy_started: "{mode}: your phone ({phone}) is ringing.", spy_failed: "{mode} failed: the PBX refused.",
+    no_phone: "Your user has no phone extension.", on_no_call: "Operator {op} is on no call now.",
+    // operator
+    no_call: "No call at your phone.", pop_ringing: "Ringing", pop_talking: "Talking",
+    pop_taken: "Answered by operator {op}", pop_ended: "Call ended", pop_missed_ring: "Not answered at your phone",
+    pop_escalated: "Escalated to supervisors", caller: "Caller", greeting: "Greeting",
+    notes: "Notes", history: "This caller's history", open_callbacks: "Call backs owed to this caller",
+    messages_for_caller: "Earlier messages", message: "Message", disposition: "Kind",
+    send: "Send message", sent: "Message sent.", escalate: "Escalate to a supervisor",
+    escalate_reason: "Reason", escalate_confirm: "Move this caller to the supervisors ({reason})?",
+    escalated_ok: "Escalated: the caller is moving to the supervisors.",
+    escalate_failed: "Could not move the call.",
+    repeat_title: "Repeat caller: call no. {n}", repeat_first: "First call of the streak",
+    repeat_owed: "Call backs owed", repeat_last: "Last operator",
+    callback_requested: "Call back requested", urgent: "Urgent", info_only: "For information",
+    complaint: "Complaint", complaint_naming_operator: "Complaint about an operator",
+    payment_dispute: "Payment dispute", other: "Other", repeat_caller: "Repeat caller",
+    transfer: "Transferred by an operator", unspecified: "No reason given",
+    withheld: "Number withheld",
+    // worklist
+    obligations: "Call backs owed", due: "Due", client: "Client", name: "Name",
+    number: "Number", missed_n: "Missed calls", attempts: "Attempts", calling_hours: "Calling hours",
+    actions: "Actions", call: "Call", done: "Done", cancel: "Cancel", cancel_reason: "Why cancel?",
+    done_note: "Note (optional)", save: "Save",
+    overdue: "Overdue", due_in: "due {t}", open_now: "Allowed now ({w})",
+    closed_until: "Not allowed now; opens {t} ({w})", closed_unknown: "Not allowed now ({w})",
+    dialling: "Dialling: your phone rings first.", refused_hours: "Refused: outside the calling hours ({w}); opens {t}.",
+    no_pbx_link: "No connection to the PBX: nothing was dialled.", call_failed: "The PBX did not place the call.",
+    not_open: "This call back is no longer open.", marked_done: "Marked done.", cancelled_ok: "Cancelled.",
+    reason_missed: "Missed call", reason_message: "Message asks for a call back",
+    // portal
+    calls: "Calls", started: "Time", outcome: "Outcome", wait: "Wait", talk: "Talk",
+    messages: "Messages", from: "From", to: "To", any_outcome: "Any outcome",
+    missed_only: "Missed calls only", export: "Download CSV", filter: "Show",
+    state: "State", by: "Answered by", verified: "verified", reported: "reported",
+    dir_outbound: "Call back", in_progress: "In progress",
+    open: "Open", fulfilled: "Done", expired: "Expired", cancelled: "Cancelled",
+    cannot_call_back: "Cannot call back",
+    answered_o: "Answered", abandoned: "Abandoned", short_abandon: "Hung up within seconds",
+    ivr_hangup: "Hung up during greeting", timeout: "No one answered in time",
+    no_agents: "No operator available", queue_full: "Queue full", exit_key: "Left by a key",
+    after_hours: "After hours", forwarded: "Forwarded", unknown: "Unknown",
+    r_answered: "answered", r_busy: "busy", r_no_answer: "no answer", r_failed: "failed",
+    none: "None", loading: "Loading…",
+    seconds_short: "{n}s",
   },
   ja: {
-    wallboard: "ウォールボード", operator: "オペレーター", worklist: "折り返し一覧",
-    portal: "ポータル", logout: "ログアウト", login: "ログイン", username: "ユーザー名",
-    password: "パスワード", queues: "キュー", queue: "キュー", waiting: "待ち呼",
-    longest: "最長待ち時間", today: "本日", client: "クライアント", answered: "応答",
-    missed: "不応答", reasons: "不応答の理由", sl: "サービスレベル",
-    operators: "オペレーター", state: "状態", live: "通話中・待ち", caller: "発信者",
-    name: "名前", since: "開始", by: "応対者", alerts: "アラート", listen: "モニター",
-    whisper: "ウィスパー", barge: "割り込み", calls: "着信履歴", outcome: "結果",
-    wait: "待ち", talk: "通話", started: "日時", messages: "受電報告",
-    obligations: "折り返し義務", due: "期限", done: "対応済みにする", call: "発信",
-    current_call: "着信中の通話",
-    export: "CSV出力", message: "伝言", disposition: "区分", send: "送信",
-    escalate: "エスカレーション", history: "過去の履歴", greeting: "応対スクリプト",
-    notes: "注意事項", no_call: "着信はありません。", reason: "理由", number: "番号",
-    attempts: "発信回数", missed_only: "不応答のみ", sent: "送信しました",
-    escalation: "エスカレーション", long_wait: "長時間待ち",
-    overdue_callback: "折り返し期限超過", open: "未対応", fulfilled: "対応済み",
-    expired: "期限切れ", cancelled: "取消", cannot_call_back: "折り返し不可",
+    brand: "折り返し",
+    wallboard: "ウォールボード", operator: "オペレーター画面", worklist: "折り返し一覧",
+    portal: "ポータル", report: "月次レポート",
+    logout: "ログアウト", login: "ログイン", username: "ユーザー名", password: "パスワード",
+    language: "言語", nav: "ページ",
+    role_admin: "管理者", role_supervisor: "スーパーバイザー", role_operator: "オペレーター",
+    role_client: "クライアント",
+    login_wrong: "ユーザー名またはパスワードが違います。",
+    login_throttled: "失敗が続いたため一時的にログインできません。数分後にもう一度お試しください。",
+    login_bad: "ユーザー名とパスワードを入力してください。",
+    err_forbidden: "この操作は権限がありません。", err_not_found: "見つかりません。",
+    err_server: "サービスが応答しませんでした。もう一度お試しください。",
+    err_network: "サービスに接続できません。",
+    err_bad: "受け付けられませんでした。", err_conflict: "すでに他の人が対応済みです。",
+    denied: "そのページはこの権限では使えないため、こちらのページを表示しています。",
+    today: "本日のクライアント別", queues: "キュー", operators: "オペレーター", live: "通話中・待ち呼",
+    alerts: "アラート", offered: "受付", answered: "応答", missed: "不応答",
+    sl: "サービスレベル", sl_within: "{s}秒以内", target: "目標 {p}%", below_target: "目標未達",
+    chart_label: "本日の時間帯別の応答数と不応答数",
+    queue: "キュー", waiting: "待ち", longest: "最長待ち", supervisors: "スーパーバイザー",
+    unknown_queue: "その他のキュー",
+    st_not_in_use: "待機中", st_in_use: "通話中", st_busy: "話し中", st_ringing: "呼出中",
+    st_ring_in_use: "呼出中（通話中）", st_on_hold: "保留中", st_unavailable: "ログアウト",
+    st_invalid: "接続不可", st_unknown: "不明", st_null: "不明",
+    paused: "離席", paused_no_reason: "理由なし",
+    call_greeting: "ガイダンス中", call_waiting: "待ち", call_talking: "通話中",
+    with_op: "応対 {op}", escalated_call: "エスカレーション",
+    a_repeat_caller: "リピーター（折り返し未対応）", a_operator_escalation: "オペレーターの手上げ",
+    a_long_wait: "長時間待ち", a_overdue_callback: "折り返し期限超過",
+    a_pbx_down: "PBX接続断", a_spooling: "記録を一時保存中", a_delivery_failed: "受電報告の送信失敗",
+    nth_call: "{n}回目の着信", first_call: "初回 {t}", owed: "折り返し未対応 {n}件",
+    owed_none: "折り返し未対応なし", last_op: "前回の応対者 {op}",
+    waited: "待ち時間 {d}", over_limit: "（{s}秒でアラート）", due_was: "期限 {t}",
+    missed_calls_n: "不応答 {n}件", delivery_to: "{client} への{channel}",
+    ch_webhook: "Webhook送信", ch_email: "メール送信", attempts_n: "{n}回試行",
+    by_op: "{op} による", ack: "確認", acked_by: "{who} が確認済み",
+    pbx_down_banner: "PBXとの接続が切れています: {pbx}（{host}:{port}）{t} から。このボードの通話とキューは最新ではありません。",
+    spooling_banner: "データベースに接続できません: {pbx} の通話記録は一時保存しており、復旧後に書き込みます。",
+    unrouted_banner: "{pbx} の着信が {t} から着信番号や振り分けなしで届いています。監視するダイヤルプランのコンテキストが違います（orikaeshi dialplan check で確認）。",
+    listen: "モニター", whisper: "ウィスパー", barge: "割り込み",
+    spy_title: "選択中の通話", spy_hint: "通話中の行を選ぶと、モニター・ウィスパー・割り込みができます。",
+    barge_confirm: "オペレーター {op} の通話に割り込みますか？お客様とオペレーターの両方に声が聞こえます。",
+    confirm: "実行する", cancel_action: "戻る",
+    spy_started: "{mode}: あなたの電話（{phone}）を呼び出しています。", spy_failed: "{mode}できませんでした（PBXが拒否）。",
+    no_phone: "このユーザーには内線番号が設定されていません。", on_no_call: "オペレーター {op} は現在通話していません。",
+    no_call: "着信はありません。", pop_ringing: "呼出中", pop_talking: "通話中",
+    pop_taken: "オペレーター {op} が応答しました", pop_ended: "通話は終了しました", pop_missed_ring: "この電話では応答されませんでした",
+    pop_escalated: "スーパーバイザーへ転送済み", caller: "発信者", greeting: "応対スクリプト",
+    notes: "注意事項", history: "この発信者の履歴", open_callbacks: "この発信者への折り返し（未対応）",
+    messages_for_caller: "過去の伝言", message: "伝言", disposition: "区分",
+    send: "伝言を送信", sent: "送信しました", escalate: "スーパーバイザーへ手上げ",
+    escalate_reason: "理由", escalate_confirm: "このお客様をスーパーバイザーへ回しますか？（{reason}）",
+    escalated_ok: "手上げしました。お客様はスーパーバイザーへ転送されます。",
+    escalate_failed: "転送できませんでした。",
+    repeat_title: "リピーター: {n}回目の着信", repeat_first: "今回の連続着信の初回",
+    repeat_owed: "折り返し未対応", repeat_last: "前回の応対者",
     callback_requested: "折り返し希望", urgent: "至急", info_only: "伝言のみ",
     complaint: "クレーム", complaint_naming_operator: "オペレーターへのクレーム",
-    payment_dispute: "支払いに関する苦情", other: "その他", withheld: "（非通知）",
+    payment_dispute: "支払いに関する苦情", other: "その他", repeat_caller: "リピーター",
+    transfer: "オペレーターが転送", unspecified: "理由の指定なし",
+    withheld: "非通知",
+    obligations: "折り返し一覧", due: "期限", client: "クライアント", name: "お名前",
+    number: "電話番号", missed_n: "不応答回数", attempts: "発信回数", calling_hours: "発信可能時間",
+    actions: "操作", call: "発信", done: "対応済み", cancel: "取消", cancel_reason: "取消の理由",
+    done_note: "メモ（任意）", save: "保存",
+    overdue: "期限超過", due_in: "期限 {t}", open_now: "発信可（{w}）",
+    closed_until: "発信不可・{t} から発信可（{w}）", closed_unknown: "発信不可（{w}）",
+    dialling: "発信中: まずあなたの電話が鳴ります。", refused_hours: "発信できません: 発信可能時間（{w}）外です。{t} から発信できます。",
+    no_pbx_link: "PBXに接続していないため発信できませんでした。", call_failed: "PBXが発信しませんでした。",
+    not_open: "この折り返しはすでに対応済みか取消済みです。", marked_done: "対応済みにしました。", cancelled_ok: "取消しました。",
+    reason_missed: "不応答", reason_message: "伝言で折り返し希望",
+    calls: "着信履歴", started: "日時", outcome: "結果", wait: "待ち", talk: "通話",
+    messages: "受電報告", from: "開始日", to: "終了日", any_outcome: "すべての結果",
+    missed_only: "不応答のみ", export: "CSVダウンロード", filter: "表示",
+    state: "状態", by: "応対者", verified: "発信を確認", reported: "報告による",
+    dir_outbound: "折り返し発信", in_progress: "通話中",
+    open: "未対応", fulfilled: "対応済み", expired: "期限切れ", cancelled: "取消",
+    cannot_call_back: "折り返し不可",
     answered_o: "応答", abandoned: "放棄", short_abandon: "短時間放棄",
-    ivr_hangup: "ガイダンス中切断", timeout: "タイムアウト", no_agents: "受付者なし",
-    queue_full: "キュー満杯", exit_key: "キー操作で離脱", after_hours: "時間外",
-    forwarded: "転送", unknown: "不明",
+    ivr_hangup: "ガイダンス中切断", timeout: "時間内に応答なし",
+    no_agents: "受付者なし", queue_full: "キュー満杯", exit_key: "キー操作で離脱",
+    after_hours: "時間外", forwarded: "転送", unknown: "不明",
+    r_answered: "応答", r_busy: "話し中", r_no_answer: "応答なし", r_failed: "失敗",
+    none: "ありません", loading: "読み込み中…",
+    seconds_short: "{n}秒",
   },
 };
 
-export const lang = localStorage.getItem("lang") ||
-  ((navigator.language || "ja").startsWith("en") ? "en" : "ja");
+function chosenLanguage() {
+  const stored = localStorage.getItem("lang");
+  if (stored === "ja" || stored === "en") return stored;
+  return (navigator.language || "ja").toLowerCase().startsWith("en") ? "en" : "ja";
+}
 
-export function t(key) {
-  return (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
+export const lang = chosenLanguage();
+document.documentElement.lang = lang;
+
+export function setLanguage(value) {
+  localStorage.setItem("lang", value);
+  location.reload();
+}
+
+export function t(key, params = {}) {
+  const text = (I18N[lang] && I18N[lang][key]) ?? I18N.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? "").toString());
+}
+
+export function hasWord(key) {
+  return key in I18N.en;
 }
 
 // Static labels are marked in the HTML (data-t="key") and written once, in the page's language.
-for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+export function translateStatic(root = document) {
+  for (const node of root.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+  for (const node of root.querySelectorAll("[data-t-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.tLabel));
+  }
+}
+translateStatic();
 
 export function outcome(value) {
   return value === "answered" ? t("answered_o") : t(value || "unknown");
+}
+
+// A word for a code from the server (escalation reasons, ring results): never the raw code.
+export function word(key, fallback = "unknown") {
+  return hasWord(key) ? t(key) : t(fallback);
+}
+
+export class ApiError extends Error {
+  constructor(status, data) {
+    super(data.error || String(status));
+    this.status = status;
+    this.data = data;
+  }
 }
 
 export async function api(path, options = {}) {
@@ -76,23 +242,35 @@ export async function api(path, options = {}) {
     headers["Content-Type"] = "application/json";
     headers["X-CSRF-Token"] = sessionStorage.getItem("csrf") || "";
   }
-  const response = await fetch(path, {
-    method: options.method || (options.body !== undefined ? "POST" : "GET"),
-    headers, credentials: "same-origin",
-    body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: options.method || (options.body !== undefined ? "POST" : "GET"),
+      headers, credentials: "same-origin",
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+    });
+  } catch {
+    throw new ApiError(0, {});
+  }
   if (response.status === 401 && !path.startsWith("/api/login")) {
     location.href = "/login?next=" + encodeURIComponent(location.pathname);
-    throw new Error("not logged in");
+    throw new ApiError(401, {});
   }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(data.error || data.reason || response.statusText);
-    error.status = response.status;
-    error.data = data;
-    throw error;
-  }
+  if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// What to tell a person about a failed request, in their language (the server's own error
+// text is English and for scripts).
+export function problem(error) {
+  const status = error && error.status;
+  if (status === 0) return t("err_network");
+  if (status === 403) return t("err_forbidden");
+  if (status === 404) return t("err_not_found");
+  if (status === 409) return t("err_conflict");
+  if (status === 400) return t("err_bad");
+  return t("err_server");
 }
 
 export async function me() {
@@ -101,69 +279,139 @@ export async function me() {
   return user;
 }
 
-// Build elements from data with textContent only: caller names are caller-controlled.
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "on") for (const [event, fn] of Object.entries(value)) node.addEventListener(event, fn);
-    else if (key === "class") node.className = value;
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
+export async function clientNames() {
+  const { items } = await api("/api/clients");
+  return Object.fromEntries(items.map((c) => [c.code, c]));
 }
 
-export function table(headers, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, t(h))))),
-    el("tbody", {}, rows));
-}
-
-export function time(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleString(lang === "ja" ? "ja-JP" : "en-GB",
-    { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
-
-export function seconds(value) {
-  return value === null || value === undefined ? "" : `${Math.round(value)}s`;
-}
-
-export function replace(id, ...children) {
-  const node = document.getElementById(id);
-  node.replaceChildren(...children);
-  return node;
+export function clientName(clients, code) {
+  const c = clients && code ? clients[code] : null;
+  if (!c) return code || t("unknown");
+  return (lang === "ja" ? c.name_ja : c.name_en) || c.name || code;
 }
 
 export function live(onEvent) {
   const source = new EventSource("/api/stream");
-  for (const kind of ["call", "ring", "alert", "resync"]) {
+  for (const kind of ["call", "ring", "alert", "obligation", "resync"]) {
     source.addEventListener(kind, (message) => onEvent(kind, JSON.parse(message.data)));
   }
   return source;
 }
 
-export function header(user, title) {
-  const links = {
-    admin: ["wallboard", "worklist", "operator"], supervisor: ["wallboard", "worklist", "operator"],
-    operator: ["operator", "worklist"], client: ["portal"],
-  }[user.role] || [];
-  const other = lang === "ja" ? "en" : "ja";
-  document.body.prepend(el("header", {},
-    el("h1", {}, `orikaeshi · ${t(title)}`),
-    el("nav", {}, links.map((page) => el("a", { href: `/${page}` }, t(page)))),
-    el("span", { class: "muted" }, `${user.display_name || user.username} (${user.role})`),
-    el("button", { on: { click: () => { localStorage.setItem("lang", other); location.reload(); } } },
-      other === "ja" ? "日本語" : "English"),
-    el("button", { id: "logout", on: { click: async () => {
-      await api("/api/logout", { body: {} }); location.href = "/login"; } } }, t("logout"))));
-  document.title = `orikaeshi · ${t(title)}`;
-}
-
 export function debounce(fn, ms) {
   let timer = null;
   return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
+// Durations tick on the page from a start time and the server's clock (a page whose own clock
+// is off still shows the right wait).
+let offsetMs = 0;
+export function syncClock(serverNow) {
+  if (serverNow) offsetMs = new Date(serverNow).getTime() - Date.now();
+}
+export function nowMs() {
+  return Date.now() + offsetMs;
+}
+
+export function duration(fromIso, toMs = nowMs()) {
+  if (!fromIso) return "";
+  const total = Math.max(0, Math.floor((toMs - new Date(fromIso).getTime()) / 1000));
+  const hours = Math.floor(total / 3600);
+  const mm = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const ss = String(total % 60).padStart(2, "0");
+  return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export function seconds(value) {
+  return value === null || value === undefined ? "" : t("seconds_short", { n: Math.round(value) });
+}
+
+// Times are shown in Japan time, where the answering company works, whatever the device's
+// own time zone.
+export function time(iso, withDate = true) {
+  if (!iso) return "";
+  const options = withDate
+    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" }
+    : { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" };
+  // /api/status gives epoch seconds, the other APIs ISO 8601 strings.
+  const date = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
+  return date.toLocaleString(lang === "ja" ? "ja-JP" : "en-GB", options);
+}
+
+export function useTick(ms = 1000) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((n) => n + 1), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+}
+
+const LINKS = {
+  admin: ["wallboard", "worklist", "operator", "portal", "report"],
+  supervisor: ["wallboard", "worklist", "operator", "portal", "report"],
+  operator: ["operator", "worklist"],
+  client: ["portal", "report"],
+};
+
+function Header({ user, page, subtitle }) {
+  const other = lang === "ja" ? "en" : "ja";
+  const logout = async () => {
+    try { await api("/api/logout", { body: {} }); } finally { location.href = "/login"; }
+  };
+  return html`<header class="top">
+    <h1><span class="data">${t("brand")}</span> · ${t(page)}${subtitle ? html` · <span id="subtitle">${subtitle}</span>` : ""}</h1>
+    <nav aria-label=${t("nav")}>
+      ${(LINKS[user.role] || []).map((name) => html`<a href=${"/" + name}
+        aria-current=${name === page ? "page" : undefined}>${t(name)}</a>`)}
+    </nav>
+    <span class="who"><span class="data">${user.display_name || user.username}</span> (${t("role_" + user.role)})</span>
+    <button type="button" class="lang" lang=${other} onClick=${() => setLanguage(other)}>
+      ${other === "ja" ? "日本語" : "English"}</button>
+    <button type="button" id="logout" onClick=${logout}>${t("logout")}</button>
+  </header>`;
+}
+
+export function header(user, page, subtitle = "") {
+  let slot = document.getElementById("header");
+  if (!slot) {
+    slot = document.createElement("div");
+    slot.id = "header";
+    document.body.prepend(slot);
+  }
+  render(h(Header, { user, page, subtitle }), slot);
+  document.title = `${t(page)} · ${t("brand")}`;
+  const denied = new URLSearchParams(location.search).get("denied");
+  if (denied) {
+    const note = document.createElement("p");
+    note.className = "notice";
+    note.id = "denied";
+    note.setAttribute("role", "status");
+    note.textContent = t("denied");
+    slot.after(note);
+  }
+}
+
+// A confirmation in a <dialog>: focus stays in it, Escape cancels, the answer is a promise.
+export function confirmDialog(message, confirmLabel = t("confirm")) {
+  return new Promise((resolve) => {
+    const dialog = document.createElement("dialog");
+    dialog.className = "confirm";
+    const text = document.createElement("p");
+    text.textContent = message;
+    const yes = document.createElement("button");
+    yes.type = "button"; yes.className = "primary danger"; yes.textContent = confirmLabel;
+    const no = document.createElement("button");
+    no.type = "button"; no.textContent = t("cancel_action");
+    const row = document.createElement("p");
+    row.className = "buttons";
+    row.append(no, yes);
+    dialog.append(text, row);
+    document.body.append(dialog);
+    const finish = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    yes.addEventListener("click", () => finish(true));
+    no.addEventListener("click", () => finish(false));
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); finish(false); });
+    dialog.showModal();
+    no.focus();
+  });
 }

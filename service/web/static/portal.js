@@ -1,41 +1,127 @@
-import { api, el, header, live, me, outcome, replace, seconds, t, table, time, debounce }
-  from "/static/app.js";
+// The client's portal: its own name, its calls newest first (date range, outcome, missed
+// only), the call backs it owes (mark done), its messages, its monthly report and a CSV.
+// A client user sees only its client: the server filters in SQL; nothing here is offered that
+// the role cannot use.
+import {
+  api, clientName, debounce, h, header, html, live, me, outcome, problem, render, seconds, t,
+  time, useEffect, useState, word,
+} from "/static/app.js";
 
 const user = await me();
-header(user, "portal");
-const missedOnly = document.getElementById("missed-only");
+const OUTCOMES = ["answered", "abandoned", "short_abandon", "ivr_hangup", "timeout", "no_agents",
+  "queue_full", "exit_key", "after_hours", "forwarded", "unknown"];
 
-async function done(id, button) {
-  button.disabled = true;
-  try {
-    await api(`/api/obligations/${id}/done`, { body: {} });
-    refresh();
-  } catch (error) {
-    document.getElementById("status").textContent = error.message;
-    button.disabled = false;
-  }
+function query(filters) {
+  const q = new URLSearchParams({ direction: "inbound", limit: "100" });
+  if (filters.from) q.set("from", `${filters.from}T00:00:00`);
+  if (filters.to) q.set("to", `${filters.to}T23:59:59`);
+  if (filters.outcome) q.set("outcome", filters.outcome);
+  if (filters.missed) q.set("missed", "1");
+  return q;
 }
 
-async function refresh() {
-  const calls = await api(`/api/calls?limit=100&direction=inbound${missedOnly.checked ? "&missed=1" : ""}`);
-  replace("calls", table(["started", "caller", "name", "outcome", "wait", "talk"], calls.items.map((c) =>
-    el("tr", { "data-id": c.id }, el("td", {}, time(c.started_at)),
-      el("td", {}, c.caller_e164 || t("withheld")), el("td", { class: "caller-name" }, c.caller_name || ""),
-      el("td", { class: c.outcome && c.outcome !== "answered" ? "missed" : "" },
-        c.ended_at ? outcome(c.outcome) : "…"),
-      el("td", {}, seconds(c.wait_s)), el("td", {}, seconds(c.talk_s))))));
-  const owed = await api("/api/obligations?state=open,fulfilled,expired");
-  replace("obligations", table(["number", "state", "due", ""], owed.items.map((o) =>
-    el("tr", { "data-id": o.id }, el("td", {}, o.caller_number || o.caller_e164 || ""),
-      el("td", {}, t(o.state) + (o.fulfilment ? ` (${o.fulfilment})` : "")), el("td", {}, time(o.due_at)),
-      el("td", {}, o.state === "open" ? el("button", { on: { click: (e) => done(o.id, e.target) } },
-        t("done")) : "")))));
-  const messages = await api("/api/messages?limit=50");
-  replace("messages", table(["started", "caller", "disposition", "message"], messages.items.map((m) =>
-    el("tr", {}, el("td", {}, time(m.created_at)), el("td", {}, m.caller_name || m.caller_number || ""),
-      el("td", {}, t(m.disposition)), el("td", { class: "card" }, m.body)))));
+function Filters({ filters, setFilters }) {
+  const set = (key) => (e) => setFilters({ ...filters, [key]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+  const csv = new URLSearchParams();
+  if (filters.from) csv.set("from", `${filters.from}T00:00:00`);
+  if (filters.to) csv.set("to", `${filters.to}T23:59:59`);
+  return html`<div class="filters" role="search">
+    <div><label for="from">${t("from")}</label><input type="date" id="from" value=${filters.from} onChange=${set("from")} /></div>
+    <div><label for="to">${t("to")}</label><input type="date" id="to" value=${filters.to} onChange=${set("to")} /></div>
+    <div><label for="outcome">${t("outcome")}</label><select id="outcome" value=${filters.outcome} onChange=${set("outcome")}>
+      <option value="">${t("any_outcome")}</option>${OUTCOMES.map((o) => html`<option value=${o}>${outcome(o)}</option>`)}</select></div>
+    <label class="inline" for="missed-only"><input type="checkbox" id="missed-only" checked=${filters.missed} onChange=${set("missed")} />
+      <span id="l-missed">${t("missed_only")}</span></label>
+    <a id="export" href=${`/api/calls.csv?${csv}`}>${t("export")}</a>
+  </div>`;
 }
 
-missedOnly.addEventListener("change", refresh);
-live(debounce(refresh, 200));
-refresh();
+function Calls({ calls }) {
+  const heads = ["started", "caller", "name", "outcome", "wait", "talk"];
+  return html`<table class="cards" id="calls-table"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
+    <tbody>${calls.length ? calls.map((c) => html`<tr key=${c.id} data-id=${c.id} data-started=${c.started_at}>
+      <td data-label=${t("started")}>${time(c.started_at)}</td>
+      <td data-label=${t("caller")} class="data">${c.caller_e164_display || t("withheld")}</td>
+      <td data-label=${t("name")} class="caller-name data">${c.caller_name || ""}</td>
+      <td data-label=${t("outcome")} class=${c.outcome && c.outcome !== "answered" ? "missed" : ""}>${c.ended_at ? outcome(c.outcome) : t("in_progress")}</td>
+      <td data-label=${t("wait")}>${seconds(c.wait_s)}</td><td data-label=${t("talk")}>${seconds(c.talk_s)}</td></tr>`)
+      : html`<tr><td colspan="6" class="empty">${t("none")}</td></tr>`}</tbody></table>`;
+}
+
+function Obligations({ items, reload }) {
+  const [status, setStatus] = useState("");
+  const done = async (id) => {
+    try {
+      await api(`/api/obligations/${id}/done`, { body: {} });
+      setStatus(t("marked_done"));
+      reload();
+    } catch (error) {
+      setStatus(error.status === 409 ? t("not_open") : problem(error));
+    }
+  };
+  const heads = ["number", "missed_n", "state", "due", "actions"];
+  return html`<table class="cards" id="obligations"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
+    <tbody>${items.length ? items.map((o) => html`<tr key=${o.id} data-id=${o.id}>
+      <td data-label=${t("number")} class="data">${o.caller_e164_display || o.caller_number || t("withheld")}</td>
+      <td data-label=${t("missed_n")}>${o.calls}</td>
+      <td data-label=${t("state")}>${word(o.state)}${o.fulfilment ? ` (${word(o.fulfilment)})` : ""}</td>
+      <td data-label=${t("due")}>${time(o.due_at)}</td>
+      <td data-label=${t("actions")}>${o.state === "open" ? html`<button type="button" class="done" onClick=${() => done(o.id)}>${t("done")}</button>` : ""}</td></tr>`)
+      : html`<tr><td colspan="5" class="empty">${t("none")}</td></tr>`}</tbody></table>
+    <p class="status" id="status" role="status">${status}</p>`;
+}
+
+function Messages({ items }) {
+  const heads = ["started", "caller", "disposition", "message"];
+  return html`<table class="cards" id="messages"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
+    <tbody>${items.length ? items.map((m) => html`<tr key=${m.id}>
+      <td data-label=${t("started")}>${time(m.created_at)}</td>
+      <td data-label=${t("caller")} class="data">${m.caller_name || m.caller_number || ""}</td>
+      <td data-label=${t("disposition")}>${word(m.disposition)}</td>
+      <td data-label=${t("message")} class="card data">${m.body}</td></tr>`)
+      : html`<tr><td colspan="4" class="empty">${t("none")}</td></tr>`}</tbody></table>`;
+}
+
+function App() {
+  const [filters, setFilters] = useState({ from: "", to: "", outcome: "", missed: false });
+  const [data, setData] = useState(null);
+  const [error, setError] = useState("");
+  const [version, setVersion] = useState(0);
+  useEffect(() => {
+    let stale = false;
+    (async () => {
+      try {
+        const [calls, owed, messages] = await Promise.all([
+          api(`/api/calls?${query(filters)}`),
+          api("/api/obligations?state=open,fulfilled,expired&limit=100"),
+          api("/api/messages?limit=50")]);
+        if (!stale) { setData({ calls: calls.items, owed: owed.items, messages: messages.items }); setError(""); }
+      } catch (e) {
+        if (!stale) setError(problem(e));
+      }
+    })();
+    return () => { stale = true; };
+  }, [filters, version]);
+  useEffect(() => {
+    const soon = debounce(() => setVersion((v) => v + 1), 300);
+    const source = live(() => soon());
+    return () => source.close();
+  }, []);
+  const reload = () => setVersion((v) => v + 1);
+  return html`<main>
+    <p class="status bad" role="alert">${error}</p>
+    <section aria-labelledby="h-calls"><h2 id="h-calls">${t("calls")}</h2>
+      <${Filters} filters=${filters} setFilters=${setFilters} />
+      <div id="calls">${data ? html`<${Calls} calls=${data.calls} />` : t("loading")}</div></section>
+    <section aria-labelledby="h-obligations"><h2 id="h-obligations">${t("obligations")}</h2>
+      ${data ? html`<${Obligations} items=${data.owed} reload=${reload} />` : t("loading")}</section>
+    <section aria-labelledby="h-messages"><h2 id="h-messages">${t("messages")}</h2>
+      ${data ? html`<${Messages} items=${data.messages} />` : t("loading")}
+      <p><a href="/report" id="report-link">${t("report")}</a></p></section>
+  </main>`;
+}
+
+const clients = await api("/api/clients").then((r) => Object.fromEntries(r.items.map((c) => [c.code, c]))).catch(() => ({}));
+// A client user's page is named after its client, in the page's language.
+header(user, "portal", user.client ? clientName(clients, user.client) : "");
+render(h(App, {}), document.getElementById("app"));

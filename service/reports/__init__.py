@@ -1,0 +1,1 @@
+"""What the client company receives: the monthly report, pushes, deliveries (issue 9)."""

@@ -1,0 +1,89 @@
+"""``orikaeshi report month`` and ``orikaeshi report audit``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from service.config import Config
+from service.reports.documents import FORMATS, monthly_document
+from service.reports.labels import LANGS
+from service.reports.monthly import monthly_reports
+from service.reports.render import RenderError, to_json
+from service.reports.rules import ReportError
+from service.store.db import connect
+from service.store.reports_sql import audit, audit_rows
+
+
+def cli_actor() -> str:
+    """Who runs a command, for the audit of access to clients' data."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def add_commands(sub: Any) -> None:
+    report = sub.add_parser("report", help="monthly client reports; who looked at what")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    month = report_sub.add_parser("month", help="one month's report of a client (or, as "
+                                                "JSON, of every client)")
+    month.add_argument("--client", help="client code (default: every client, JSON only)")
+    month.add_argument("--month", required=True, help="YYYY-MM, in the client's time zone")
+    month.add_argument("--format", default="json", choices=tuple(FORMATS))
+    month.add_argument("--lang", default="ja", choices=LANGS)
+    month.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    month.set_defaults(handler=month_command)
+    trail = report_sub.add_parser("audit", help="who viewed or exported which client's data")
+    trail.add_argument("--client")
+    trail.add_argument("--limit", type=int, default=200)
+    trail.set_defaults(handler=audit_command)
+
+
+async def month_command(args: argparse.Namespace, config: Config) -> int:
+    if args.client is None and args.format != "json":
+        print("orikaeshi report: --client is needed for formats other than json",
+              file=sys.stderr)
+        return 2
+    try:
+        async with connect(config) as conn:
+            if args.client is None:
+                body = to_json(await monthly_reports(conn, args.month))
+            else:
+                document = await monthly_document(
+                    conn, args.client, args.month, args.format, lang=args.lang,
+                    company=config.company_name, font=config.report_font)
+                body = document.body
+            await audit(conn, cli_actor(), "report_export", args.client,
+                        f"month={args.month} format={args.format}")
+    except (ReportError, RenderError) as exc:
+        print(f"orikaeshi report: {exc}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        try:
+            args.out.write_bytes(body)
+        except OSError as exc:
+            print(f"orikaeshi report: {args.out}: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out} ({len(body):,} bytes)", file=sys.stderr)
+    return 0
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone().isoformat(timespec="seconds")
+
+
+async def audit_command(args: argparse.Namespace, config: Config) -> int:
+    async with connect(config) as conn:
+        rows = await audit_rows(conn, client=args.client, limit=args.limit)
+    for row in rows:
+        print(f"{_when(row['at'])}  {row['actor']:20} {row['action']:16} "
+              f"{row['client'] or '-':8} {row['detail'] or ''}")
+    return 0
