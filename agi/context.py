@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from service.callbacks.escalation import FeatureCodeEscalation
+from service.callflows.runtime import CallFlows
 from service.clock import utc_now
 from service.routing.cache import RoutingCache
 from service.routing.repeat import NoHistory, RepeatLookup
@@ -29,3 +30,5 @@ class AgiContext:
     record_spy: Callable[[str, str, str], Awaitable[None]] | None = None
     # Decides and records a handset dial (the outbound_guard route); None refuses every dial.
     check_outbound: OutboundCheck | None = None
+    # The call flows' routes (safetynet, handraise, presence, recording): database and PBXs.
+    callflows: CallFlows | None = None

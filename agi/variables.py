@@ -49,9 +49,9 @@ AGISTATUS = "AGISTATUS"
 
 # Order in which the route AGI sets them (the account code first, so that every later event
 # of the channel already carries the client).
-ROUTE_ORDER = (ACCOUNTCODE, CLIENT, ACTION, QUEUE, PRIORITY, QUEUE_TIMEOUT, OVERFLOW_QUEUE,
-               OVERFLOW_TIMEOUT, WHISPER, GREETING, CLOSED_PROMPT, VM_BOX, FORWARD_TO,
-               AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, REPEAT_COUNT, REPEAT_SINCE,
+ROUTE_ORDER: tuple[str, ...] = (ACCOUNTCODE, CLIENT, ACTION, QUEUE, PRIORITY, QUEUE_TIMEOUT,
+               OVERFLOW_QUEUE, OVERFLOW_TIMEOUT, WHISPER, GREETING, CLOSED_PROMPT, VM_BOX,
+               FORWARD_TO, AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, REPEAT_COUNT, REPEAT_SINCE,
                ROUTE_TZ, ROUTE_FLAGS)
 
 # --- set by the outbound_guard AGI on an operator's outbound channel (issue 13) ------------
@@ -63,3 +63,18 @@ OUTBOUND_ORDER = (OUTBOUND_ALLOWED, OUTBOUND_RULE, OUTBOUND_PROMPT)
 # that already allowed this call, so the guard in the outbound context does not count it
 # twice (the AGI checks that the row exists, is fresh and is for this callee).
 OUTBOUND_DECISION = "OUTBOUND_DECISION"
+# --- call flows (docs/callflows.md), set by the route AGI for every queued call of a client ---
+HOME_QUEUE = "HOME_QUEUE"             # the client's operators' queue: an escalated caller whom no
+                                      # supervisor answers goes back there (safety net)
+HOME_WAIT = "HOME_WAIT"               # Queue() timeout back in HOME_QUEUE, seconds
+SUP_WAIT = "SUP_WAIT"                 # how long an escalated caller waits for a supervisor
+# --- set by the dialplan's call flows -------------------------------------------------------
+SAFETY_NET = "SAFETY_NET"             # why the caller came back: q-sup's QUEUESTATUS
+SAFETY_PRIO = "SAFETY_PRIO"           # ([globals], optional) QUEUE_PRIO back home; default 100
+SAFETY_WHISPER = "SAFETY_WHISPER"     # the announcement to the operator who takes the caller back
+HANDRAISE_ID = "HANDRAISE_ID"         # set by the handraise AGI: the 手上げ being served
+HANDRAISE_MAX_HOLD = "HANDRAISE_MAX_HOLD"  # ([globals], optional) seconds on hold, default 180
+PRESENCE_RESULT = "PRESENCE_RESULT"   # set by the presence AGI: ok | failed
+RECORD_POLICY = "RECORD_POLICY"       # "all": MixMonitor from the start; "on_demand": on request
+RECORD_NOTICE = "RECORD_NOTICE"       # prompt telling the caller the call is recorded
+ROUTE_ORDER = (*ROUTE_ORDER, HOME_QUEUE, HOME_WAIT, SUP_WAIT, RECORD_POLICY, RECORD_NOTICE)

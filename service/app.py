@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from agi.callflows import add_callflow_routes
 from agi.context import AgiContext
 from agi.escalate import escalate
 from agi.outbound_guard import HandsetDial, outbound_guard
@@ -46,6 +47,7 @@ from service.callbacks.escalation import FeatureCodeEscalation, record_feature_c
 from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
+from service.callflows.runtime import CallFlows
 from service.clients.model import Directory
 from service.clients.startup import check_clients_file
 from service.clock import Clock, utc_now
@@ -171,6 +173,14 @@ def max_repeat_window(directory: Directory | None) -> float:
     return max(windows, default=72 * 3600.0)
 
 
+def _logged_in_ami(app: web.Application, pbx_id: str) -> AmiClient | None:
+    """This instance's logged-in AMI session to a PBX (the call flows' AGI routes act over
+    it: ringing supervisors, presence feature codes), or None where it holds none."""
+    pipeline = app.get(PIPELINES, {}).get(pbx_id)
+    client: AmiClient | None = pipeline.client if pipeline is not None else None
+    return client if client is not None and client.logged_in.is_set() else None
+
+
 async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     """The FastAGI server with its routes (one module per agi_network_script)."""
     config = app[CONFIG]
@@ -206,7 +216,9 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         return checked.decision
 
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
-                         record_spy=record_spy, check_outbound=check_handset)
+                         record_spy=record_spy, check_outbound=check_handset,
+                         callflows=CallFlows(app[POOL], config.pbxs, app[CLOCK],
+                                             ami_of=lambda pbx_id: _logged_in_ami(app, pbx_id)))
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions, allow=config.agi_allow,
@@ -216,6 +228,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
     server.add_route("outbound_guard", outbound_guard)
+    add_callflow_routes(server)
     port = await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     app[STATUS_WATCH].agi_listening = f"{config.agi_host}:{port}"

@@ -58,6 +58,9 @@ class PbxConfig:
     reconcile_source: str = "off"
     cdr_file: str = ""
     queue_log_file: str = ""
+    # Where this PBX's MixMonitor writes call recordings (Asterisk's monitor spool, as seen
+    # from the service's host): files are orikaeshi/<linkedid>.wav under it.
+    recordings_dir: Path = Path("/var/spool/asterisk/monitor")
 
 
 @dataclass(frozen=True)

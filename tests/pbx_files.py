@@ -16,7 +16,8 @@ from tests.live_asterisk import silent_prompt
 SAMPLE_CLIENTS = REPO_ROOT / "deploy" / "clients.sample.yaml"
 SAMPLE_CONFIG = REPO_ROOT / "deploy" / "orikaeshi.toml.sample"
 SAMPLES = ("extensions", "queues", "manager", "cdr", "musiconhold", "features")
-INCLUDES = ("orikaeshi.conf", "escalation.conf", "supervisor.conf")
+INCLUDES = ("orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
+            "handraise.conf", "recording.conf", "presence.conf")
 
 
 def sample_pbx() -> PbxConfig:

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from service.dialplan.check import MUST_READ, check_variables
-from service.dialplan.prompts import SEGMENTS
+from service.dialplan.prompts import SEGMENTS, tools_available
 from tests.pbx_files import SAMPLE_CONFIG, core_digits, sample_etc
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "deploy" / "clients.sample.yaml"
-TOOLS = bool(shutil.which("espeak-ng") and shutil.which("sox"))
+TOOLS = tools_available()
 
 
 def orikaeshi(tmp_path: Path, *args: str, db_url: str | None = None
@@ -54,7 +54,7 @@ def test_the_shipped_dialplan_uses_exactly_the_variable_names() -> None:
         check_variables(typo)
 
 
-@pytest.mark.skipif(not TOOLS, reason="espeak-ng and sox not installed")
+@pytest.mark.skipif(not TOOLS, reason="Open JTalk, espeak-ng or sox not installed")
 def test_prompts_are_generated_reproducibly_and_the_check_passes(tmp_path: Path) -> None:
     sounds = tmp_path / "sounds"
     made = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE), "--out", str(sounds))
@@ -103,7 +103,8 @@ def test_prompts_list_tells_what_to_record(tmp_path: Path) -> None:
     rows = dict(line.split("\t", 1) for line in listed.stdout.splitlines())
     assert rows["/var/lib/asterisk/sounds/custom/greeting-ksl.wav"] == \
         "お電話ありがとうございます。霞法律事務所でございます。"
-    assert rows["/var/lib/asterisk/sounds/orikaeshi/repeat-caller.wav"] == "Repeat caller."
+    assert rows["/var/lib/asterisk/sounds/orikaeshi/repeat-3.wav"] == \
+        "リピーターのお客様、3回目のお電話です。"
 
 
 def test_explain_names_the_holiday(tmp_path: Path, db_url: str) -> None:
@@ -136,8 +137,8 @@ async def test_explain_shows_the_repeat_count_and_rule(tmp_path: Path, db_url: s
     assert variables["ROUTE_QUEUE"] == "q-sup" and variables["QUEUE_PRIO"] == "10"
     assert ("repeat rule: escalate at 2 earlier calls within 72h since the last call back; "
             "found 2 since the last 72h") in decision["reasons"]
-    assert decision["reasons"][-1] == \
-        "escalated: repeat caller, call number 3, to q-sup at priority 10"
+    assert decision["reasons"][-1] == ("escalated: repeat caller, call number 3, to q-sup at "
+                                       "priority 10; no supervisor in 30s: back to q-ksl, first")
 
 
 def test_explain_without_a_database_says_the_repeat_check_is_unavailable(

@@ -73,6 +73,7 @@ ORIKAESHI_OUTSIDE_SUFFIX = @test-operators/n
 
 #include orikaeshi.conf
 #include {REPO / "dialplan" / "escalation.conf"}
+#include {REPO / "dialplan" / "safetynet.conf"}
 #include orikaeshi-fallback.conf
 
 ; Simulated phones.  201 answers and escalates by feature code: *9, then 2 (complaint
@@ -115,7 +116,7 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
                                     "features.conf": FEATURES})
     for prompt in ("escalation-menu", "escalation-complaint",
                    "escalation-complaint_naming_operator", "escalation-payment_dispute",
-                   "escalation-other", "repeat-caller", "call-number", "no-callback-since"):
+                   "escalation-other", "repeat-caller", "call-number", "repeat-3"):
         silent_prompt(pbx.sounds / "orikaeshi" / f"{prompt}.wav")
     # Asterisk's number and date saying reads these (the core sounds, silent here).
     for digit in [*map(str, range(0, 21)), *(str(n) for n in range(30, 100, 10)), "hundred",
@@ -263,12 +264,13 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
     # The member Gosub ran (on Asterisk 20 too: the include is written for the release) and
     # only gave the operator the feature code; the short repeat whisper is the queue's
     # announcement, played while the caller still hears hold music.
-    assert said == [("Set", "DYNAMIC_FEATURES=orikaeshi_escalate"), ("Return", "")], said
+    assert said == [("Set", "DYNAMIC_FEATURES=orikaeshi_escalate#orikaeshi_handraise"),
+                    ("Return", "")], said
     queued = [e.get("AppData", "") for e in events
               if e.get("Event") == "Newexten" and e.get("Application") == "Queue"
               and e.get("CallerIDNum") == repeat_caller and e.get("Context") ==
               "orikaeshi-inbound"]
     assert queued and queued[-1].startswith(
-        "q-sup,t,,custom/whisper-ksl&orikaeshi/repeat-caller&orikaeshi/call-number&digits/3,"
+        "q-sup,t,,custom/whisper-ksl&orikaeshi/repeat-3,"
     ), queued
     assert str(int(first_missed.timestamp())) not in queued[-1]  # no date said any more

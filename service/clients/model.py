@@ -137,6 +137,20 @@ class Client:
     retention_s: float | None = None        # calls/messages older than this are purged
     wallboard: WallboardRule = field(default_factory=WallboardRule)
     outbound: OutboundRules = field(default_factory=OutboundRules)
+    # --- call flows (docs/callflows.md) ---
+    language: str = "ja"                    # prompts: ja (Open JTalk) or en (on request)
+    # An escalated caller waits this long for a supervisor, then goes back to the operators,
+    # first in line (None: the client's queue_timeout).
+    supervisor_wait_s: int | None = None
+    recording: str = "none"                 # all | none | on_demand (MixMonitor)
+    recording_notice: bool = False          # the caller is told the call is recorded
+    wrapup_s: int = 0                       # after-call work time (queue member wrapuptime)
+    dispositions: tuple[str, ...] = ()      # codes an operator picks for an answered call
+
+    @property
+    def supervisor_wait(self) -> int:
+        """Seconds an escalated caller waits for a supervisor before going back home."""
+        return self.supervisor_wait_s or self.queue_timeout_s
 
 
 @dataclass(frozen=True)

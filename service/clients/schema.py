@@ -256,16 +256,21 @@ def _weekdays(key: str) -> list[int] | None:
     return days
 
 
+# Call-flow settings (docs/callflows.md); a client may also take them from ``defaults``.
+CALLFLOW_KEYS = ("language", "supervisor_wait", "recording", "recording_notice",
+                 "wrapup", "dispositions")
+_DISPOSITION = re.compile(r"^[a-z0-9_]{1,40}$")
+
 _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "closed_days",
                 "open_days", "greeting", "whisper", "queue", "queue_timeout", "priority",
                 "skill_queue", "after_timeout", "closed", "voicemail", "plan_calls",
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
                 "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
                 "overage_price", "service_level", "retention",
-                "wallboard", "outbound")
+                "wallboard", "outbound", *CALLFLOW_KEYS)
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout",
-                 "plan_counts", "service_level", "retention", "wallboard")
+                 "plan_counts", "service_level", "retention", "wallboard", *CALLFLOW_KEYS)
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -568,6 +573,7 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
     if "wallboard" in fields:
         changes["wallboard"] = _wallboard(r, fields["wallboard"], f"{path}.wallboard",
                                           client.wallboard)
+    changes.update(_callflow_settings(r, fields, path))
     return replace(client, **changes)
 
 
@@ -677,3 +683,44 @@ def parse_clients(text: str, source: str = "clients.yaml") -> Directory:
         raise ClientsFileError(r.errors)
     return Directory(clients=clients, by_did=by_did, unknown_did=unknown,
                      supervisor_queue=supervisor_queue)
+
+
+def _callflow_settings(r: _Reader, fields: dict[str, yaml.Node], path: str) -> dict[str, Any]:
+    """The call-flow settings written in ``fields`` (docs/callflows.md), as Client changes."""
+    changes: dict[str, Any] = {}
+    language = r.choice(fields.get("language"), f"{path}.language", ("ja", "en"))
+    if language:
+        changes["language"] = language
+    wait = r.duration(fields.get("supervisor_wait"), f"{path}.supervisor_wait")
+    if wait is not None:
+        if 5 <= wait <= 600:
+            changes["supervisor_wait_s"] = int(wait)
+        else:
+            r.error(fields["supervisor_wait"], f"{path}.supervisor_wait",
+                    "must be from 5s to 10m: an escalated caller may not wait longer for a "
+                    "supervisor before going back to the operators")
+    recording = r.choice(fields.get("recording"), f"{path}.recording",
+                         ("all", "none", "on_demand"))
+    if recording:
+        changes["recording"] = recording
+    notice = r.choice(fields.get("recording_notice"), f"{path}.recording_notice",
+                      ("true", "false", "yes", "no"))
+    if notice:
+        changes["recording_notice"] = notice in ("true", "yes")
+    wrapup = r.duration(fields.get("wrapup"), f"{path}.wrapup")
+    if wrapup is not None:
+        if wrapup <= 600:
+            changes["wrapup_s"] = int(wrapup)
+        else:
+            r.error(fields["wrapup"], f"{path}.wrapup", "must be at most 10m")
+    if "dispositions" in fields:
+        codes = []
+        for item in r.sequence(fields["dispositions"], f"{path}.dispositions"):
+            code = r.pattern(item, f"{path}.dispositions", _DISPOSITION,
+                             "a disposition code (lower-case letters, digits, _)")
+            if code and code in codes:
+                r.error(item, f"{path}.dispositions", f"{code!r} appears twice")
+            elif code:
+                codes.append(code)
+        changes["dispositions"] = tuple(codes)
+    return changes

@@ -16,7 +16,7 @@ from service.clients.schema import ClientsFileError
 from service.config import Config, ConfigError, PbxConfig
 from service.dialplan.check import check_directory, check_variables
 from service.dialplan.pbx_check import PbxFacts, check_pbx, host_timezone
-from service.dialplan.prompts import generate, needed_prompts, tools_available
+from service.dialplan.prompts import generate, missing_tools, needed_prompts
 from service.dialplan.render import VersionError, asterisk_major, include_for, render_fallback
 
 
@@ -190,9 +190,10 @@ async def prompts_command(args: argparse.Namespace, config: Config) -> int:
     if directory is None:
         return 2
     prompts = needed_prompts(directory)
-    if args.list or not tools_available():
+    missing = missing_tools(prompts)
+    if args.list or missing:
         if not args.list:
-            print("espeak-ng and sox are not installed: record these files instead "
+            print(", ".join(missing) + " not installed: record these files instead "
                   "(8 kHz mono WAV), or install them and run this again:", file=sys.stderr)
         for prompt in prompts:
             print(f"{args.out / prompt.name}.wav\t{prompt.text}")

@@ -43,6 +43,11 @@ class Decision:
     repeat_count: int | None = None        # this call's number in the caller's streak
     repeat_since: datetime | None = None   # first call of the streak (no call back since)
     timezone: str = "Asia/Tokyo"
+    home_queue: str | None = None          # escalated and nobody answers: back to this queue
+    home_wait_s: int | None = None
+    supervisor_wait_s: int | None = None
+    record_policy: str = "none"            # all | none | on_demand (MixMonitor)
+    record_notice: str = ""                # prompt telling the caller it is recorded
     flags: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default=())
 
@@ -71,8 +76,29 @@ class Decision:
             v.REPEAT_SINCE: int(self.repeat_since.timestamp()) if self.repeat_since else "",
             v.ROUTE_TZ: self.timezone if self.repeat_since else "",
             v.ROUTE_FLAGS: ",".join(self.flags),
+            v.HOME_QUEUE: self.home_queue if self.action == "queue" and self.home_queue else "",
+            v.HOME_WAIT: self.home_wait_s if self.action == "queue" and self.home_queue else "",
+            v.SUP_WAIT: self.supervisor_wait_s if self.action == "queue" and self.home_queue
+            else "",
+            v.RECORD_POLICY: self.record_policy
+            if self.action == "queue" and self.record_policy != "none" else "",
+            v.RECORD_NOTICE: self.record_notice if self.action == "queue" else "",
         }
         return [(name, str(values[name])) for name in v.ROUTE_ORDER if values.get(name) != ""]
+
+
+def recording_notice(client: Client) -> str:
+    """The prompt that tells the client's callers they are recorded ("" when not told).
+
+    >>> from service.clients.model import Client
+    >>> recording_notice(Client("K", "K", (), "q", recording="all", recording_notice=True))
+    'orikaeshi/recording-notice'
+    >>> recording_notice(Client("K", "K", (), "q", recording="none", recording_notice=True))
+    ''
+    """
+    if client.recording == "none" or not client.recording_notice:
+        return ""
+    return "orikaeshi/recording-notice" + ("-en" if client.language == "en" else "")
 
 
 @lru_cache(maxsize=64)
@@ -181,7 +207,10 @@ def decide(directory: Directory, did: str, caller_number: str | None, now: datet
     reasons.append(why)
     base = Decision(client=client.code, action="queue", whisper=client.whisper,
                     voicemail_box=client.voicemail, timezone=client.timezone,
-                    after_timeout=client.after_timeout)
+                    after_timeout=client.after_timeout, home_queue=client.queue,
+                    home_wait_s=client.queue_timeout_s,
+                    supervisor_wait_s=client.supervisor_wait,
+                    record_policy=client.recording, record_notice=recording_notice(client))
 
     def done(**changes: object) -> Decision:
         return replace(base, flags=tuple(flag_list), reasons=tuple(reasons),
@@ -205,9 +234,10 @@ def decide(directory: Directory, did: str, caller_number: str | None, now: datet
                        f"since {since}")
         if history.calls >= rule.earlier_calls:
             reasons.append(f"escalated: repeat caller, call number {history.calls + 1}, "
-                           f"to {rule.queue} at priority {rule.priority}")
+                           f"to {rule.queue} at priority {rule.priority}; no supervisor in "
+                           f"{client.supervisor_wait}s: back to {client.queue}, first")
             return done(queue=rule.queue, priority=rule.priority,
-                        queue_timeout_s=client.queue_timeout_s, greeting=client.greeting,
+                        queue_timeout_s=client.supervisor_wait, greeting=client.greeting,
                         escalated=True, escalation_reason="repeat_caller",
                         repeat_count=history.calls + 1, repeat_since=history.first_at)
     elif "repeat_check_unavailable" in flag_list:

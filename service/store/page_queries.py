@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from service.callbacks.escalation import REASONS
+from service.callflows.alerts import open_alerts
 from service.ledger.model import MISSED
 from service.store.web_queries import CALL_FIELDS
 from service.store.web_queries import alerts as ledger_alerts
@@ -301,6 +302,11 @@ async def alerts(conn: asyncpg.Connection, clients: list[str] | None,
                 ORDER BY failed_at DESC LIMIT 50""", clients):
         out.append({"kind": "delivery_failed", "key": f"delivery:{row['id']}",
                     "since": row["failed_at"], "delivery": dict(row)})
+    # The call flows' alerts (docs/callflows.md): no supervisor answered an escalated caller
+    # (safety_net), an operator asked for help with the caller on hold (handraise).
+    for alert in await open_alerts(conn, clients):
+        out.append({"kind": alert["kind"], "key": f"{alert['kind']}:{alert['id']}",
+                    "since": alert["raised_at"], "alert": alert})
     return out
 
 

@@ -26,6 +26,7 @@ from service.web import (
     api_supervisor,
     stream,
 )
+from service.web.api_callflows import CALLFLOW_ENDPOINTS
 from service.web.auth import COOKIE, Handler, public
 from service.web.context import pool
 
@@ -122,6 +123,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "The screen pop of the call at my phone now (restored after a reload)"),
     Endpoint("POST", "/api/alerts/ack", api_supervisor.ack_alert,
              "Acknowledge an alert (stored: by whom, when)", body={"key": "the alert's key"}),
+    *(Endpoint(*endpoint) for endpoint in CALLFLOW_ENDPOINTS),
 )
 
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",

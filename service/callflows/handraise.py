@@ -1,0 +1,229 @@
+"""手上げ with hold: the operator puts the caller on hold and a supervisor comes to help.
+
+1. **hold** (feature code ``*8`` through the ``handraise`` AGI, or ``POST /api/handraise``):
+   a ``handraise`` row is opened and the caller is moved to ``[orikaeshi-handraise-hold]``
+   (music on hold; the queue's bridge with the operator ends).  From there the ``handraise``
+   AGI (step ``ring``) rings the operator's phone and every supervisor's phone (AMI
+   Originate) into the consult room, a ConfBridge of their own: the operator hears
+   "お客様を保留にしました", the supervisor "手上げです".  A wallboard alert is raised.
+   Why the operator's phone is rung again rather than moved: a channel cannot be moved out
+   of a bridge from inside its own feature code (Asterisk hangs it up when the feature's
+   Gosub returns), and the operator's headset answers at once (auto-answer).
+2. **take over** or **hand back** (``POST /api/handraise/{id}/take_over|hand_back``): the
+   caller is redirected into the room, and the one who leaves (the operator on take over,
+   the supervisor on hand back) is hung up.  Hold time (held .. decision) and help time
+   (supervisor joined .. decision) go to the handraise row and to the call in the ledger
+   (``calls.hold_s``, ``calls.help_s``, summed over the call's handraises).
+3. After a hand back the supervisor may listen or whisper on the operator as usual
+   (``POST /api/spy``, ``*221``/``*222``): audited in ``spy_audit``.
+
+Every step is in ``handraise_audit`` (who, what, when).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from service.ami.adapter import AmiClient, AmiError
+from service.callflows.alerts import raise_alert
+from service.config import PbxConfig
+from service.logs import get_logger
+
+log = get_logger(__name__)
+
+ACTIONS = ("take_over", "hand_back")
+HOLD_CONTEXT = "orikaeshi-handraise-hold"
+ROOM_CONTEXT = "orikaeshi-handraise-room"
+SUPERVISOR_CONTEXT = "orikaeshi-handraise-supervisor"
+JOIN_CONTEXT = "orikaeshi-handraise-join"
+
+
+class HandraiseError(Exception):
+    """The step cannot be done (no such handraise, already decided, AMI refused)."""
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    pbx_id: str
+    linkedid: str | None
+    client: str | None
+    operator: str
+    caller_channel: str
+    via: str  # feature_code | api
+    requested_by: str
+
+
+def hold_times(held_at: datetime, helped_at: datetime | None, decided_at: datetime
+               ) -> tuple[float, float | None]:
+    """(hold seconds, help seconds) of a handraise decided at ``decided_at``: the caller was
+    on hold from ``held_at``; the supervisor helped from ``helped_at`` (None: never came).
+
+    >>> from datetime import UTC, datetime as d
+    >>> hold_times(d(2026, 1, 1, 10, 0, 0, tzinfo=UTC), d(2026, 1, 1, 10, 0, 20, tzinfo=UTC),
+    ...            d(2026, 1, 1, 10, 1, 5, tzinfo=UTC))
+    (65.0, 45.0)
+    """
+    hold = max(0.0, (decided_at - held_at).total_seconds())
+    help_ = None if helped_at is None else max(0.0, (decided_at - helped_at).total_seconds())
+    return hold, help_
+
+
+async def _audit(conn: asyncpg.Connection, handraise_id: int, actor: str, action: str,
+                 at: datetime, detail: str = "") -> None:
+    await conn.execute("INSERT INTO handraise_audit (handraise_id, actor, action, at, detail) "
+                       "VALUES ($1, $2, $3, $4, $5)", handraise_id, actor, action, at, detail)
+
+
+async def open_hold(conn: asyncpg.Connection, request: HoldRequest, at: datetime) -> int:
+    """Record the handraise (the caller is about to be moved to hold); returns its id."""
+    async with conn.transaction():
+        handraise_id: int = await conn.fetchval(
+            """INSERT INTO handraises (pbx_id, linkedid, client, operator, caller_channel,
+                   via, held_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+            request.pbx_id, request.linkedid, request.client, request.operator,
+            request.caller_channel, request.via, at)
+        await _audit(conn, handraise_id, request.requested_by, "hold", at, request.via)
+        await raise_alert(conn, kind="handraise", pbx_id=request.pbx_id,
+                          linkedid=request.linkedid, client=request.client, at=at,
+                          detail={"handraise": handraise_id, "operator": request.operator,
+                                  "via": request.via})
+    return handraise_id
+
+
+async def hold_by_api(ami: AmiClient, conn: asyncpg.Connection, request: HoldRequest,
+                      at: datetime) -> int:
+    """The page's 手上げ button: record, then move the caller to hold (AMI Redirect)."""
+    handraise_id = await open_hold(conn, request, at)
+    try:
+        answer = await ami.send_action({
+            "Action": "Redirect", "Channel": request.caller_channel,
+            "Context": HOLD_CONTEXT, "Exten": f"hr{handraise_id}", "Priority": "1"})
+        detail = getattr(answer, "message", "")
+        moved = getattr(answer, "response", "") == "Success"
+    except AmiError as exc:
+        detail, moved = str(exc), False
+    if not moved:
+        async with conn.transaction():
+            await conn.execute("UPDATE handraises SET ended_at = $2, resolution = 'cancelled' "
+                               "WHERE id = $1", handraise_id, at)
+            await _audit(conn, handraise_id, "service", "hold_failed", at, detail)
+        raise HandraiseError(f"the PBX refused the hold: {detail or 'no answer'}")
+    return handraise_id
+
+
+async def ring_helpers(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
+                       handraise_id: int, at: datetime) -> list[str]:
+    """Ring the operator's phone and every supervisor's phone into the consult room (the
+    caller is on hold by now); returns the extensions rung."""
+    row = await conn.fetchrow("SELECT operator, ended_at FROM handraises WHERE id = $1",
+                              handraise_id)
+    if row is None or row["ended_at"] is not None:
+        raise HandraiseError(f"no open handraise {handraise_id}")
+    calls = [(row["operator"], ROOM_CONTEXT)] + [
+        (phone, SUPERVISOR_CONTEXT) for phone in await supervisor_phones(conn)
+        if phone != row["operator"]]
+    # Audited before ringing: a phone may answer (and join) before the last one is rung.
+    await _audit(conn, handraise_id, "service", "alert", at,
+                 "ringing " + ", ".join(phone for phone, _ in calls))
+    rung = []
+    for phone, context in calls:
+        try:
+            answer = await ami.send_action({
+                "Action": "Originate", "Channel": pbx.phone_channel.format(ext=phone),
+                "Context": context, "Exten": f"hr{handraise_id}", "Priority": "1",
+                "CallerID": f'"手上げ {row["operator"]}" <{row["operator"]}>',
+                "Timeout": "30000", "Async": "true"})
+            if getattr(answer, "response", "") == "Success":
+                rung.append(phone)
+        except AmiError as exc:
+            log.warning("handraise_ring_failed", phone=phone, error=str(exc))
+    return rung
+
+
+async def joined(conn: asyncpg.Connection, handraise_id: int, who: str, channel: str,
+                 at: datetime) -> str:
+    """Someone answered the ring and is in the room: the operator (their phone's channel is
+    kept, for a take over) or a supervisor (the first one is the helper).  Returns the role."""
+    row = await conn.fetchrow("SELECT operator FROM handraises WHERE id = $1", handraise_id)
+    if row is None:
+        raise HandraiseError(f"no handraise {handraise_id}")
+    if who == row["operator"]:
+        await conn.execute("UPDATE handraises SET operator_channel = $2 WHERE id = $1",
+                           handraise_id, channel)
+        role = "operator"
+    else:
+        await conn.execute(
+            "UPDATE handraises SET helped_at = $2, helped_by = $3, supervisor_channel = $4 "
+            "WHERE id = $1 AND helped_at IS NULL AND ended_at IS NULL",
+            handraise_id, at, who, channel)
+        role = "supervisor"
+    await _audit(conn, handraise_id, who, "join", at, f"{role} {channel}")
+    return role
+
+
+async def decide(ami: AmiClient, conn: asyncpg.Connection, handraise_id: int, action: str,
+                 actor: str, at: datetime) -> dict[str, Any]:
+    """Take over (the caller to the supervisor) or hand back (the caller to the operator)."""
+    if action not in ACTIONS:
+        raise HandraiseError(f"action must be one of {', '.join(ACTIONS)}")
+    row = await conn.fetchrow("SELECT * FROM handraises WHERE id = $1", handraise_id)
+    if row is None:
+        raise HandraiseError(f"no handraise {handraise_id}")
+    if row["ended_at"] is not None:
+        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    leaving = row["operator_channel"] if action == "take_over" else row["supervisor_channel"]
+    if action == "take_over" and row["supervisor_channel"] is None:
+        raise HandraiseError("no supervisor has joined yet: nobody to take the caller over")
+    try:
+        moved = await ami.send_action({"Action": "Redirect", "Channel": row["caller_channel"],
+                                       "Context": JOIN_CONTEXT, "Exten": f"hr{handraise_id}",
+                                       "Priority": "1"})
+    except AmiError as exc:
+        raise HandraiseError(f"the PBX refused to move the caller: {exc}") from exc
+    if getattr(moved, "response", "") != "Success":
+        raise HandraiseError("the caller is gone: " + getattr(moved, "message", ""))
+    if leaving:
+        try:
+            await ami.send_action({"Action": "Hangup", "Channel": leaving})
+        except AmiError as exc:
+            log.warning("handraise_release_failed", channel=leaving, error=str(exc))
+    hold_s, help_s = hold_times(row["held_at"], row["helped_at"], at)
+    resolution = "taken_over" if action == "take_over" else "handed_back"
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE handraises SET ended_at = $2, resolution = $3, hold_s = $4, help_s = $5 "
+            "WHERE id = $1", handraise_id, at, resolution, hold_s, help_s)
+        await _audit(conn, handraise_id, actor, action, at)
+        if row["linkedid"]:
+            # The ledger's figures for the call: every handraise of it, summed.
+            await conn.execute(
+                """UPDATE calls SET (hold_s, help_s) = (
+                       SELECT sum(h.hold_s), sum(h.help_s) FROM handraises h
+                        WHERE h.pbx_id = $1 AND h.linkedid = $2 AND h.ended_at IS NOT NULL)
+                    WHERE pbx_id = $1 AND linkedid = $2""", row["pbx_id"], row["linkedid"])
+        await conn.execute("UPDATE callflow_alerts SET cleared_at = $2, cleared_by = $3 "
+                           "WHERE kind = 'handraise' AND cleared_at IS NULL "
+                           "AND (detail->>'handraise')::bigint = $1", handraise_id, at, actor)
+    return {"id": handraise_id, "resolution": resolution, "hold_s": hold_s, "help_s": help_s}
+
+
+async def supervisor_phones(conn: asyncpg.Connection) -> list[str]:
+    """The extensions of active supervisors (users with a phone)."""
+    return [r["extension"] for r in await conn.fetch(
+        "SELECT extension FROM users WHERE role = 'supervisor' AND active "
+        "AND extension IS NOT NULL AND extension <> '' ORDER BY extension")]
+
+
+async def handraises(conn: asyncpg.Connection, *, open_only: bool, limit: int = 100
+                     ) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT id, pbx_id, linkedid, client, operator, via, held_at, helped_at, helped_by,
+                  ended_at, resolution, hold_s, help_s
+             FROM handraises WHERE (NOT $1 OR ended_at IS NULL)
+            ORDER BY id DESC LIMIT $2""", open_only, limit)
+    return [dict(r) for r in rows]
