@@ -9,9 +9,8 @@ from aiohttp import web
 
 from service.callflows import alerts as a
 from service.callflows import handraise as h
-from service.store import web_queries
 from service.web.auth import allow, client_scope, current_user
-from service.web.callflow_context import bridged_caller, operator_of, pbx_and_ami
+from service.web.callflow_context import bridged_caller, operator_call, operator_of, pbx_and_ami
 from service.web.context import pool
 from service.web.http import conflict, json_body, not_found, ok
 
@@ -32,11 +31,8 @@ async def hold(request: web.Request) -> web.Response:
     user = current_user(request)
     operator = operator_of(request, data)
     async with pool(request).acquire() as conn:
-        call = await web_queries.live_operator_channel(conn, operator)
-        if call is None:
-            raise not_found(f"operator {operator} is on no call")
-        pbx, ami = pbx_and_ami(request, call[3])  # the call's own PBX
-        linkedid, operator_channel, client, _ = call
+        linkedid, operator_channel, client, pbx, ami = await operator_call(request, conn,
+                                                                          operator)
         caller = await bridged_caller(ami, operator, operator_channel)
         try:
             handraise_id = await h.hold_by_api(ami, conn, h.HoldRequest(

@@ -9,9 +9,8 @@ from aiohttp import web
 
 from service.ami.adapter import AmiError
 from service.callflows import recordings as r
-from service.store import web_queries
 from service.web.auth import allow, client_scope, current_user
-from service.web.callflow_context import bridged_caller, operator_of, pbx_and_ami
+from service.web.callflow_context import bridged_caller, operator_call, operator_of
 from service.web.callflow_context import directory as clients_directory
 from service.web.context import config, pool
 from service.web.http import (
@@ -31,11 +30,8 @@ async def start_recording(request: web.Request) -> web.Response:
     user = current_user(request)
     operator = operator_of(request, data)
     async with pool(request).acquire() as conn:
-        call = await web_queries.live_operator_channel(conn, operator)
-        if call is None:
-            raise not_found(f"operator {operator} is on no call")
-        pbx, ami = pbx_and_ami(request, call[3])  # the call's own PBX
-        linkedid, operator_channel, client_code, _ = call
+        linkedid, operator_channel, client_code, pbx, ami = await operator_call(
+            request, conn, operator)
         known = await clients_directory(request, conn)
         client = known.clients.get(client_code or "") if known else None
         if client is None or not r.on_demand_allowed(client.recording):

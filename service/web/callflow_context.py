@@ -64,3 +64,18 @@ async def bridged_caller(ami: AmiClient, operator: str, operator_channel: str) -
     if not caller:
         raise conflict(f"operator {operator} is not bridged to a caller")
     return str(caller)
+
+
+async def operator_call(request: web.Request, conn: Any, operator: str
+                        ) -> tuple[str, str, str | None, PbxConfig, AmiClient]:
+    """(linkedid, the operator's channel, client, PBX, AMI) of the call the operator is on:
+    404 when on none, 503 when this instance holds no AMI session to the call's PBX."""
+    from service.store import web_queries
+    from service.web.http import not_found
+
+    call = await web_queries.live_operator_channel(conn, operator)
+    if call is None:
+        raise not_found(f"operator {operator} is on no call")
+    linkedid, operator_channel, client, call_pbx = call
+    pbx, ami = pbx_and_ami(request, call_pbx)  # the call's own PBX
+    return linkedid, operator_channel, client, pbx, ami
