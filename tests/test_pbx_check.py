@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from service.clients.schema import parse_clients
 from service.config import REPO_ROOT
 from service.dialplan.pbx_check import PbxFacts, check_pbx, operator_of, same_zone
-from service.dialplan.prompts import needed_prompts
+from service.dialplan.prompts import tools_available
 from service.dialplan.render import (
     asterisk_major,
     gosub_argument,
     include_for,
     member_gosub_positions,
 )
-from tests.live_asterisk import silent_prompt
 from tests.pbx_files import (
     SAMPLE_CLIENTS,
     SAMPLE_CONFIG,
@@ -260,14 +258,15 @@ def orikaeshi(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           check=False, cwd=REPO_ROOT)
 
 
+@pytest.mark.skipif(not tools_available(), reason="Open JTalk, espeak-ng or sox not installed")
 def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
-    """What the admin runs: the sample configuration against the sample files passes; the
-    Asterisk 20 PBX with the 21+ include and a wrong inbound context exits 1, naming each."""
+    """What the admin runs: the sample configuration against the sample files and the
+    prompts `orikaeshi prompts` made passes; the Asterisk 20 PBX with the 21+ include and a
+    wrong inbound context exits 1, naming each."""
     etc = sample_etc(tmp_path)
     sounds = tmp_path / "sounds"
-    directory = parse_clients(SAMPLE_CLIENTS.read_text(encoding="utf-8"), "sample.yaml")
-    for prompt in needed_prompts(directory):
-        silent_prompt(sounds / f"{prompt.name}.wav")
+    made = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE_CLIENTS), "--out", str(sounds))
+    assert made.returncode == 0, made.stderr
     core_digits(sounds)
     common = ("dialplan", "check", "--clients", str(SAMPLE_CLIENTS), "--asterisk-etc",
               str(etc), "--sounds", str(sounds))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agi import variables as v
 from service.clients.model import Directory
-from service.dialplan.prompts import needed_prompts
+from service.dialplan.prompts import check_prompts, needed_prompts
 
 # Names the dialplan may use that are not ours: Asterisk's own variables and functions,
 # and the globals the admin sets.
@@ -107,4 +107,7 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
             if not _has_audio(sounds, prompt.name):
                 problems.append(f"prompt {prompt.name} has no audio file under {sounds} "
                                 f"(it should say: {prompt.text!r})")
+        # A prompt whose length does not fit its text (espeak reading kanji as English
+        # words), a whisper too long to keep the caller waiting, a format to transcode.
+        problems += check_prompts(directory, sounds)
     return problems
