@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +70,10 @@ class EventFanout:
                             problems=verdict.problems[:5], suppressed=held)
         return kept
 
-    def on_snapshot(self, action: str, messages: list[Any]) -> None:
-        self.ingest.on_snapshot(action, self.checked(messages))
+    def on_snapshot(self, action: str, messages: list[Any]) -> Awaitable[None] | None:
+        # The ingest may answer with a coroutine (Getvar of adopted calls' ROUTE_SOURCE):
+        # the AMI client awaits it before the events after the list.
+        return self.ingest.on_snapshot(action, self.checked(messages))
 
     def __call__(self, events: list[Any]) -> None:
         events = self.checked(events)
