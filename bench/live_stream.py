@@ -107,8 +107,12 @@ async def run(args: argparse.Namespace, config: Config, url: str) -> None:
     replay = ReplayServer(load_recording(TRACE), speed=1.0, live_clock=True,
                           gate=asyncio.Event())
     pbx_port = await replay.start()
+    # One process and one user stand in for 500 browsers: the per-user stream cap and the
+    # per-address connection cap (which protect a real service) would refuse them.
     config = dataclasses.replace(config, database_url=url, ami_lock=False, pbxs=(
-        PbxConfig(pbx_id="bench", ami_port=pbx_port, ami_username="b", ami_secret="b"),))
+        PbxConfig(pbx_id="bench", ami_port=pbx_port, ami_username="b", ami_secret="b"),),
+        stream_max_per_user=args.clients, stream_max_total=max(1000, args.clients),
+        http_max_per_source=args.clients + 16)
     ports: multiprocessing.Queue = multiprocessing.Queue()
     pin = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1
     process = multiprocessing.Process(target=serve, args=(config, ports, 0 if pin else None),
