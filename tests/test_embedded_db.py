@@ -28,6 +28,11 @@ def postgres_of(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
+def tail(log: Path) -> str:
+    """The end of a serve process's log, shown with a failure."""
+    return log.read_text(errors="replace")[-3000:]
+
+
 def postmaster_pid(pgdata: Path) -> int | None:
     try:
         return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
@@ -35,7 +40,7 @@ def postmaster_pid(pgdata: Path) -> int | None:
         return None
 
 
-async def start_serve(data_dir: Path) -> tuple[asyncio.subprocess.Process, int]:
+async def start_serve(data_dir: Path, log: Path) -> tuple[asyncio.subprocess.Process, int]:
     web_port = free_port()
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "ORIKAESHI_CONFIG")}
@@ -44,31 +49,35 @@ async def start_serve(data_dir: Path) -> tuple[asyncio.subprocess.Process, int]:
                 "ORIKAESHI_LOG_FORMAT": "json"})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "serve", env=env, cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("wb"))
     return process, web_port
 
 
-async def wait_until_serving(process: asyncio.subprocess.Process, web_port: int) -> None:
+async def wait_until_serving(process: asyncio.subprocess.Process, web_port: int,
+                             log: Path) -> None:
     """Until /healthz answers with the database reachable (503 is fine: no PBX here)."""
     async with aiohttp.ClientSession() as http:
         for _ in range(1200):
-            assert process.returncode is None, "serve exited"
+            assert process.returncode is None, \
+                "serve exited: " + tail(log)
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"http://127.0.0.1:{web_port}/healthz") as response:
                     if (await response.json())["database"] is True:
                         return
             await asyncio.sleep(0.1)
-    raise AssertionError("serve never answered /healthz with its database")
+    raise AssertionError("serve never answered /healthz with its database: " +
+                         tail(log))
 
 
 async def test_embedded_postgres_is_stopped_after_a_kill_9_and_a_restart(
         tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     pgdata = (data_dir / "postgres").resolve()
-    first, port = await start_serve(data_dir)
+    logs = [tmp_path / "serve-1.log", tmp_path / "serve-2.log"]  # kept for a failure
+    first, port = await start_serve(data_dir, logs[0])
     second = None
     try:
-        await wait_until_serving(first, port)
+        await wait_until_serving(first, port, logs[0])
         server_pid = postmaster_pid(pgdata)
         assert server_pid is not None and psutil.pid_exists(server_pid)
         first.send_signal(signal.SIGKILL)
@@ -78,12 +87,13 @@ async def test_embedded_postgres_is_stopped_after_a_kill_9_and_a_restart(
         assert psutil.pid_exists(server_pid) and postgres_of(pgdata)
         assert str(first.pid) in (pgdata / ".handle_pids.json").read_text()
 
-        second, port = await start_serve(data_dir)
-        await wait_until_serving(second, port)
+        second, port = await start_serve(data_dir, logs[1])
+        await wait_until_serving(second, port, logs[1])
         assert postmaster_pid(pgdata) == server_pid  # the same server, taken over
         assert str(first.pid) not in (pgdata / ".handle_pids.json").read_text()
         second.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(second.wait(), 60) == 0
+        assert await asyncio.wait_for(second.wait(), 60) == 0, \
+            tail(logs[1])
     finally:
         for process in (first, second):
             if process is not None and process.returncode is None:
@@ -92,4 +102,4 @@ async def test_embedded_postgres_is_stopped_after_a_kill_9_and_a_restart(
     # The last owner stopped it: no postgres process is left for this data directory.
     assert not psutil.pid_exists(server_pid) or \
         psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
-    assert postgres_of(pgdata) == []
+    assert postgres_of(pgdata) == [], tail(logs[1])
