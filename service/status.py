@@ -128,6 +128,37 @@ class UnroutedCalls:
         return out
 
 
+@dataclass(frozen=True)
+class SpoolCount:
+    lines: int = 0
+    size: int = 0
+    head: bytes = b""  # the file's first bytes when counted: a spool emptied and refilled
+                       # since starts with another batch
+
+
+_HEAD = 256
+
+
+def spool_depth(path: Path, known: SpoolCount = SpoolCount()) -> SpoolCount:
+    """Batches (one line each) and bytes waiting in a spool file, counted without parsing
+    them.  From an earlier count ``known`` only what was appended since is read: a spool only
+    grows until it is emptied (a long outage's spool is large, and /healthz is asked often)."""
+    lines, offset = known.lines, known.size
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD)
+            end = handle.seek(0, 2)
+            if end < offset or head[:len(known.head)] != known.head:
+                lines, offset = 0, 0  # emptied (and perhaps refilled) since: count afresh
+            handle.seek(offset)
+            while chunk := handle.read(1 << 20):
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
+    except OSError:
+        return SpoolCount()
+    return SpoolCount(lines, offset, head)
+
+
 class StatusWatch:
     """What :func:`status` needs beyond the running parts: the unrouted-calls tap, where the
     FastAGI server listens, and since when each condition has been seen."""
@@ -137,6 +168,17 @@ class StatusWatch:
         self.unrouted = UnroutedCalls(clock)
         self.agi_listening: str | None = None
         self._since: dict[str, float] = {}
+        self._spools: dict[Path, SpoolCount] = {}
+
+    def spool(self, path: Path, spooling: bool) -> tuple[int, int]:
+        """Batches and bytes in the spool at ``path`` (:func:`spool_depth`, reading only what
+        was appended since the last request)."""
+        if not spooling:
+            self._spools.pop(path, None)
+            return 0, 0
+        counted = spool_depth(path, self._spools.get(path, SpoolCount()))
+        self._spools[path] = counted
+        return counted.lines, counted.size
 
     def since(self, key: str, active: bool) -> float | None:
         """When ``key`` was first seen active (this process's view); forgotten when not."""
@@ -147,20 +189,6 @@ class StatusWatch:
 
 
 STATUS_WATCH = web.AppKey("status_watch", StatusWatch)
-
-
-def spool_depth(path: Path) -> tuple[int, int]:
-    """Batches (one line each) and bytes waiting in a spool file, counted without parsing
-    them: a long outage's spool is large, and /healthz is asked often."""
-    lines = size = 0
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lines += chunk.count(b"\n")
-                size += len(chunk)
-    except OSError:
-        pass
-    return lines, size
 
 
 def status(app: web.Application) -> dict[str, Any]:
@@ -197,7 +225,7 @@ def status(app: web.Application) -> dict[str, Any]:
             watch.since(f"down:{pbx.pbx_id}", False)
         if pipeline is not None:
             spooling = pipeline.writer.degraded
-            depth, size = spool_depth(pipeline.writer.spool.path) if spooling else (0, 0)
+            depth, size = watch.spool(pipeline.writer.spool.path, spooling)
             spool[pbx.pbx_id] = {"depth": depth, "bytes": size, "spooling": spooling}
             since = watch.since(f"spool:{pbx.pbx_id}", spooling)
             if spooling:

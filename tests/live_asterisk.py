@@ -297,3 +297,22 @@ exten => _X.,1,Ringing()
 [test-outside]
 exten => _X.,1,Busy(5)
 """
+
+
+@contextlib.asynccontextmanager
+async def booted_control(pbx: LiveAsterisk, events: list[AmiMessage]) -> AsyncIterator[AmiClient]:
+    """A control AMI session on ``pbx``, yielded once Asterisk has fully booted (AMI answers
+    before the dialplan is loaded); ``events`` fills with every event it reads."""
+    booted = asyncio.Event()
+
+    def collect(batch: list[AmiMessage]) -> None:
+        events.extend(batch)
+        if any(event.get("Event") == "FullyBooted" for event in batch):
+            booted.set()
+
+    control = AmiClient("control", "127.0.0.1", pbx.ami_port, "test", "test", collect)
+    async with running(control.run()):
+        async with asyncio.timeout(30):
+            await control.logged_in.wait()
+            await booted.wait()
+        yield control

@@ -516,3 +516,47 @@ async def test_whisper_hangup_inside_an_ami_gap_is_no_answer(recording: Path, lo
     [call] = report
     assert (call["outcome"], call["answered_by"], call["answered_at"]) == \
         ("abandoned", None, None)
+
+
+def _ledger_row(linkedid: str, uniqueids: list[str], outcome: str, *, wait_s: float,
+                fallback_routed: bool = False) -> dict[str, Any]:
+    return {"linkedid": linkedid, "caller_uniqueid": uniqueids[-1], "uniqueids": uniqueids,
+            "started_at": None, "outcome": outcome, "answered_by": None, "wait_s": wait_s,
+            "fallback_routed": fallback_routed}
+
+
+def test_reconcile_accepts_the_ledgers_measured_wait_for_a_whisper_hangup() -> None:
+    """queue_log's CONNECT hold (18 s, to the whisper's end) says abandoned; had the caller
+    left after 3 s, the ledger's short_abandon is no difference."""
+    folder = trace_dir("repeat_caller_escalated")
+    cdr = read_cdr((folder / "cdr.csv").read_text(), UTC_TZ)
+    calls = [_ledger_row("1795347067.0", ["1795347067.0", "1795347067.1"], "abandoned",
+                         wait_s=7.4),
+             _ledger_row("1795347086.4", ["1795347086.4", "1795347086.5"], "short_abandon",
+                         wait_s=3.0)]
+    findings = compare(calls, cdr, read_queue_log(whisper_hangup_queue_log()),
+                       inbound_contexts=frozenset({"from-pstn"}), short_abandon_s=5.0)
+    assert findings.differences == []
+    # ... but an answer is a difference: queue_log says the caller was gone.
+    calls[1]["outcome"] = "answered"
+    findings = compare(calls, cdr, read_queue_log(whisper_hangup_queue_log()),
+                       inbound_contexts=frozenset({"from-pstn"}), short_abandon_s=5.0)
+    assert [(d.kind, d.linkedid) for d in findings.differences] == [("outcome",
+                                                                      "1795347086.4")]
+
+
+def test_reconcile_flags_a_ledger_call_whose_cdr_carries_the_fallback_trace() -> None:
+    folder = trace_dir("agi_server_down")
+    rows = read_cdr((folder / "cdr.csv").read_text(), UTC_TZ)
+    traced = [dataclasses.replace(r, userfield=v.FALLBACK_USERFIELD) if r.lastapp == "Queue"
+              else r for r in rows]
+    [call] = compare([], rows, {}, inbound_contexts=frozenset({"from-pstn"}),
+                     short_abandon_s=5.0).additions
+    ledger = _ledger_row(call.linkedid, call.uniqueids, "answered", wait_s=3.0)
+    for cdr, flagged in ((rows, []), (traced, [call.linkedid])):
+        findings = compare([ledger], cdr, read_queue_log((folder / "queue_log").read_text()),
+                           inbound_contexts=frozenset({"from-pstn"}), short_abandon_s=5.0)
+        assert findings.fallback_flags == flagged
+    already = {**ledger, "fallback_routed": True}
+    assert compare([already], traced, {}, inbound_contexts=frozenset({"from-pstn"}),
+                   short_abandon_s=5.0).fallback_flags == []

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from email.policy import default as default_policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -128,6 +129,11 @@ async def test_webhook_and_email_delivery_with_retry(pool, receiver, smtp) -> No
     mail = mailbox.messages[0]
     assert "受電報告" in mail["Subject"] and "田中太郎" in mail["Subject"]
     assert "契約の件、至急お電話ください" in mail.get_content()
+    # The time the client reads is the client's (Asia/Tokyo), not UTC.
+    async with pool.acquire() as conn:
+        created = await conn.fetchval("SELECT created_at FROM messages")
+    local = created.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"taken at: {local:%Y-%m-%d %H:%M} JST" in mail.get_content()
 
 
 async def test_failing_endpoint_gives_up_after_max_attempts(pool, receiver) -> None:

@@ -6,6 +6,7 @@ or routing decision because the service watches the wrong dialplan context."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from service.config import PbxConfig
 from service.ledger.model import Call
 from service.replay.recording import load_recording
 from service.replay.server import ReplayServer
-from service.status import STATUS_WATCH, missing_route_facts
+from service.status import STATUS_WATCH, missing_route_facts, spool_depth
+from service.store.spool import Spool
 from tests.conftest import trace_dir
 from tests.live_asterisk import free_port
 from tests.waiting import eventually
@@ -31,6 +33,22 @@ def test_missing_route_facts() -> None:
     assert missing_route_facts(whole) == []
     blind = Call("p", "1.2", "inbound", started_at=0.0)
     assert missing_route_facts(blind) == ["DID", "routing decision", "caller number"]
+
+
+def test_spool_depth_counts_what_was_appended_and_notices_a_refill(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "p.spool")
+    for n in range(3):
+        spool.append([{"call": n}])
+    first = spool_depth(spool.path)
+    assert (first.lines, first.size) == (3, spool.path.stat().st_size)
+    spool.append([{"call": 3}])
+    assert spool_depth(spool.path, first).lines == 4
+    # Replayed and emptied, then refilled past the old size before anyone asked again.
+    spool.clear()
+    for n in range(5):
+        spool.append([{"call": 10 + n, "pad": "x" * 40}])
+    again = spool_depth(spool.path, first)
+    assert (again.lines, again.size) == (5, spool.path.stat().st_size)
 
 
 async def test_an_unreachable_pbx_is_named_in_healthz_and_api_status(
@@ -83,7 +101,11 @@ async def test_spooled_records_are_counted_and_alerted(db_url: str, tmp_path: Pa
         body = await (await client.get("/healthz")).json()
         assert body["spool"] == {"p1": {"depth": 0, "bytes": 0, "spooling": False}}
         # What the writer does while the database is away: batches appended to the spool.
-        spool = app[PIPELINES]["p1"].writer.spool
+        writer = app[PIPELINES]["p1"].writer
+        # As after a failed write: the writer leaves the spool alone until its retry time,
+        # so these placeholder batches are not tried (and dropped) while the test counts.
+        writer._next_retry = math.inf
+        spool = writer.spool
         spool.append([{"kind": "placeholder"}])
         spool.append([{"kind": "placeholder"}])
         body = await (await client.get("/healthz")).json()
@@ -92,7 +114,20 @@ async def test_spooled_records_are_counted_and_alerted(db_url: str, tmp_path: Pa
         spooling = [a for a in body["alerts"] if a["kind"] == "spooling"]
         assert len(spooling) == 1 and "2 batch(es) of call records are kept on disk" in \
             spooling[0]["message"]
+        # Counted again after one more batch (only the new bytes are read) and after the
+        # spool was emptied.
+        spool.append([{"kind": "placeholder"}])
+        body = await (await client.get("/healthz")).json()
+        assert body["spool"] == {"p1": {"depth": 3, "bytes": spool.path.stat().st_size,
+                                        "spooling": True}}
         spool.clear()  # not a real batch: gone before the writer tries it
+        body = await (await client.get("/healthz")).json()
+        assert body["spool"] == {"p1": {"depth": 0, "bytes": 0, "spooling": False}}
+        assert not [a for a in body["alerts"] if a["kind"] == "spooling"]
+        spool.append([{"kind": "placeholder"}])
+        body = await (await client.get("/healthz")).json()
+        assert body["spool"]["p1"]["depth"] == 1
+        spool.clear()
 
 
 async def _replay_with(tmp_path: Path, db_url: str, inbound: tuple[str, ...]

@@ -104,5 +104,5 @@ async def test_two_pbxs_one_instance(db_url: str, pool, tmp_path: Path) -> None:
     spied, dialled = originates(WEST)
     assert spied["Application"] == "ChanSpy"
     assert spied["Data"].startswith("Local/201@operators-000000aa;1,")
-    assert dialled["Context"] == "outbound" and dialled["Account"] == "KSL"
+    assert dialled["Context"] == "orikaeshi-outbound" and dialled["Account"] == "KSL"
     assert dialled["Channel"] == "PJSIP/201"

@@ -191,3 +191,26 @@ async def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None
     assert process.returncode == 1
     assert len(lines) == 1 and "cannot use the database" in lines[0], lines
     assert "hunter2" not in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_an_unexpected_error_is_a_one_line_json_500(db_url: str, tmp_path: Path,
+                                                          capfd) -> None:
+    from aiohttp import web
+
+    from service.web.auth import public
+
+    @public
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug\nwith a second line")
+
+    app = create_app(web_config(tmp_path, db_url), [database_ctx])
+    app.router.add_get("/api/broken", broken)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/api/broken", headers={"X-Request-Id": "req-42"})
+        text = await response.text()
+    assert response.status == 500 and response.content_type == "application/json"
+    assert "\n" not in text.strip() and "bug" not in text
+    assert json.loads(text)["request_id"] == "req-42"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    log = capfd.readouterr().err
+    assert "http_handler_failed" in log and "req-42" in log  # the traceback is in the log

@@ -71,6 +71,28 @@ class WallboardRule:
 
 
 @dataclass(frozen=True)
+class DoNotCall:
+    """A number (or every number starting with ``prefix``) the client must not have called,
+    with why (e.g. ``workplace``: the debtor's workplace, 貸金業法 21 条)."""
+
+    prefix: str        # E.164 (``+81312345678``) or the start of one (``+8150``)
+    reason: str
+    whole_number: bool = True  # False: every number starting with ``prefix``
+
+
+@dataclass(frozen=True)
+class OutboundRules:
+    """The client's rules for calls (and messages) to callees; contact limits are off
+    unless set."""
+
+    max_attempts_per_day: int | None = None   # per callee, per day in the callee's time
+    min_gap_s: float | None = None            # between two attempts to one callee
+    do_not_call: tuple[DoNotCall, ...] = ()
+    callee_timezone: str | None = None        # judge every callee in this zone instead
+    supervisor_override: bool = False         # may a supervisor dial outside the hours?
+
+
+@dataclass(frozen=True)
 class Client:
     code: str
     name: str
@@ -114,6 +136,7 @@ class Client:
     push_daily_at: time | None = None       # daily: at this local time (default 08:00)
     retention_s: float | None = None        # calls/messages older than this are purged
     wallboard: WallboardRule = field(default_factory=WallboardRule)
+    outbound: OutboundRules = field(default_factory=OutboundRules)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ from service.clients.model import (
     Client,
     DayRule,
     Directory,
+    DoNotCall,
+    OutboundRules,
     RepeatRule,
     Span,
     UnknownDidRoute,
@@ -260,7 +262,7 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
                 "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
                 "overage_price", "service_level", "retention",
-                "wallboard")
+                "wallboard", "outbound")
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout",
                  "plan_counts", "service_level", "retention", "wallboard")
@@ -353,6 +355,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         email = r.pattern(item, f"{path}.reports.email", _EMAIL, "an e-mail address")
         if email:
             emails.append(email)
+    outbound = _outbound(r, fields.get("outbound"), f"{path}.outbound")
     plan = r.integer(fields.get("plan_calls"), f"{path}.plan_calls", 0, 10_000_000)
     report_settings = _report_settings(r, fields, reports, path)
     priority = r.integer(fields.get("priority"), f"{path}.priority", 0, 100)
@@ -374,7 +377,7 @@ def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
         greeting_script=r.scalar(fields.get("greeting_script"), f"{path}.greeting_script") or "",
         notes=r.scalar(fields.get("notes"), f"{path}.notes") or "",
         report_webhook=webhook, report_webhook_secret=webhook_secret,
-        report_emails=tuple(emails), **report_settings)
+        report_emails=tuple(emails), outbound=outbound, **report_settings)
 
 
 def _push(r: _Reader, node: yaml.Node | None, path: str) -> dict[str, Any]:
@@ -430,6 +433,72 @@ def _report_settings(r: _Reader, fields: dict[str, yaml.Node], reports: dict[str
         out["report_contacts"] = tuple(contacts)
     out.update(_push(r, reports.get("push"), f"{path}.reports.push"))
     return out
+
+
+def _outbound(r: _Reader, node: yaml.Node | None, path: str) -> OutboundRules:
+    """``outbound: {max_attempts_per_day: 3, min_gap: 2h, callee_timezone: Asia/Tokyo,
+    supervisor_override: true, do_not_call: [{number: 0312345678, reason: workplace},
+    {prefix: "050", reason: ...}]}``."""
+    from service.phone import to_e164
+
+    fields = r.mapping(node, path, ("max_attempts_per_day", "min_gap", "do_not_call",
+                                    "callee_timezone", "supervisor_override"))
+    attempts = r.integer(fields.get("max_attempts_per_day"), f"{path}.max_attempts_per_day",
+                         1, 1000)
+    gap = r.duration(fields.get("min_gap"), f"{path}.min_gap")
+    tz = r.scalar(fields.get("callee_timezone"), f"{path}.callee_timezone")
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            r.error(fields["callee_timezone"], f"{path}.callee_timezone",
+                    f"{tz!r} is not a time zone")
+            tz = None
+    override = r.choice(fields.get("supervisor_override"), f"{path}.supervisor_override",
+                        ("true", "false", "yes", "no"))
+    entries = []
+    for item in r.sequence(fields.get("do_not_call"), f"{path}.do_not_call"):
+        where = f"{path}.do_not_call"
+        entry = r.mapping(item, where, ("number", "prefix", "reason"))
+        reason = r.scalar(entry.get("reason"), f"{where}.reason")
+        if not reason:
+            r.error(item, where, "every entry needs a reason (e.g. workplace)")
+            continue
+        if ("number" in entry) == ("prefix" in entry):
+            r.error(item, where, "give either number or prefix")
+            continue
+        if "number" in entry:
+            text = r.scalar(entry["number"], f"{where}.number") or ""
+            e164 = to_e164(text)
+            if e164 is None:
+                r.error(entry["number"], f"{where}.number", f"{text!r} is not a phone number")
+                continue
+            entries.append(DoNotCall(e164, reason, True))
+        else:
+            text = r.scalar(entry["prefix"], f"{where}.prefix") or ""
+            prefix = _e164_prefix(text)
+            if prefix is None:
+                r.error(entry["prefix"], f"{where}.prefix",
+                        f"{text!r} is not the start of a number (digits, 0... or +...)")
+                continue
+            entries.append(DoNotCall(prefix, reason, False))
+    return OutboundRules(max_attempts_per_day=attempts, min_gap_s=gap,
+                         do_not_call=tuple(entries), callee_timezone=tz,
+                         supervisor_override=override in ("true", "yes"))
+
+
+def _e164_prefix(text: str) -> str | None:
+    """A prefix as written in Japan (``050``, ``03-1234``) or in E.164 (``+8150``).
+
+    >>> _e164_prefix("050"), _e164_prefix("+1 212"), _e164_prefix("abc")
+    ('+8150', '+1212', None)
+    """
+    digits = re.sub(r"[\s-]", "", text)
+    if re.fullmatch(r"\+\d{1,15}", digits):
+        return digits
+    if re.fullmatch(r"0\d{1,14}", digits):
+        return "+81" + digits[1:]
+    return None
 
 
 def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path: str) -> Client:

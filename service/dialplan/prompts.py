@@ -27,6 +27,13 @@ SEGMENTS = {
     "orikaeshi/escalation-other": "Escalated by the operator.",
     "orikaeshi/escalation-menu": ("Escalation. Press 1 for a complaint, 2 for a complaint about "
                                   "an operator, 3 for a payment dispute, 9 for anything else."),
+    # The outbound guard's refusals, to the operator who dialled (dialplan/outbound-guard.conf).
+    "orikaeshi/outbound-refused-hours": "発信できません。相手の方の時間で、発信できる時間外です。",
+    "orikaeshi/outbound-refused-limit": ("発信できません。本日の発信回数、"
+                                         "または発信間隔の制限に達しています。"),
+    "orikaeshi/outbound-refused-dnc": "発信できません。この番号は発信禁止に登録されています。",
+    "orikaeshi/outbound-guard-unavailable": ("発信できません。発信の確認ができません。"
+                                             "管理者に連絡してください。"),
 }
 
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from service.ledger.machine import LedgerMachine
 from service.ledger.model import Call
 from service.ledger.records import calls_from_records
 from service.ledger.validate import check_event
-from service.ledger.writer import LedgerWriter, Written
+from service.ledger.writer import Fence, LedgerWriter, Written
 from service.logs import get_logger
 from service.logthrottle import Throttle
 from service.store.db import TRANSIENT_ERRORS
@@ -70,8 +70,10 @@ class EventFanout:
                             problems=verdict.problems[:5], suppressed=held)
         return kept
 
-    def on_snapshot(self, action: str, messages: list[Any]) -> None:
-        self.ingest.on_snapshot(action, self.checked(messages))
+    def on_snapshot(self, action: str, messages: list[Any]) -> Awaitable[None] | None:
+        # The ingest may answer with work to await (Getvar of adopted channels) before the
+        # events after the snapshot: pass it on to the AMI client, which awaits it.
+        return self.ingest.on_snapshot(action, self.checked(messages))
 
     def __call__(self, events: list[Any]) -> None:
         events = self.checked(events)
@@ -169,37 +171,86 @@ def pbx_lock_key(pbx_id: str) -> int:
     return zlib.crc32(f"orikaeshi-ami:{pbx_id}".encode())
 
 
+async def take_lease(conn: asyncpg.Connection, pbx_id: str, holder: str) -> int:
+    """Under the PBX's advisory lock: the next epoch of its ledger, now this instance's."""
+    epoch: int = await conn.fetchval(
+        """INSERT INTO ledger_leases (pbx_id, epoch, holder) VALUES ($1, 1, $2)
+           ON CONFLICT (pbx_id) DO UPDATE SET epoch = ledger_leases.epoch + 1,
+               holder = EXCLUDED.holder, acquired_at = now()
+           RETURNING epoch""", pbx_id, holder)
+    return epoch
+
+
+class LeadershipLost(Exception):
+    """The connection holding the PBX's advisory lock is gone: the lock may be another's."""
+
+
+async def watch_lock(conn: asyncpg.Connection, interval_s: float, timeout_s: float) -> None:
+    """Return never; raise :class:`LeadershipLost` as soon as the lock's connection is
+    found closed or does not answer (PostgreSQL releases the lock with the session)."""
+    lost = asyncio.Event()
+    conn.add_termination_listener(lambda _conn: lost.set())
+    while True:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await lost.wait()
+        if lost.is_set() or conn.is_closed():
+            raise LeadershipLost("the advisory lock's connection closed")
+        try:
+            async with asyncio.timeout(timeout_s):
+                await conn.fetchval("SELECT 1")
+        except (*TRANSIENT_ERRORS, asyncpg.PostgresError) as exc:
+            raise LeadershipLost(f"the advisory lock's connection failed: {exc}") from exc
+
+
+def instance_name() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 async def run_locked(pipeline: LedgerPipeline, pool: asyncpg.Pool,
-                     retry_s: float = 5.0) -> None:
+                     retry_s: float = 5.0, watch_s: float = 1.0) -> None:
     """Run the pipeline only while this instance holds the PBX's advisory lock.
 
     Another instance holding it means this one stands by; when that one dies, PostgreSQL
     releases its lock and this one takes over (ingestion is idempotent, nothing is counted
-    twice).
+    twice).  Taking over bumps the PBX's epoch (``ledger_leases``) and every write checks
+    it, so a leader that lost its lock connection (and has not noticed yet) cannot write
+    after the new one started; it notices within ``watch_s`` and stops.
     """
     key = pbx_lock_key(pipeline.pbx.pbx_id)
+    pbx_id = pipeline.pbx.pbx_id
     while True:
         try:
             conn = await pool.acquire(timeout=5)
         except TRANSIENT_ERRORS as exc:
-            log.warning("ami_lock_db_unavailable", pbx=pipeline.pbx.pbx_id, error=str(exc))
+            log.warning("ami_lock_db_unavailable", pbx=pbx_id, error=str(exc))
             await asyncio.sleep(retry_s)
             continue
         try:
             got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
             if not got:
-                log.info("ami_standby", pbx=pipeline.pbx.pbx_id)
+                log.info("ami_standby", pbx=pbx_id)
                 await pool.release(conn)
                 conn = None
                 await asyncio.sleep(retry_s)
                 continue
-            log.info("ami_lock_acquired", pbx=pipeline.pbx.pbx_id)
+            epoch = await take_lease(conn, pbx_id, instance_name())
+            pipeline.writer.fence = Fence(pbx_id, epoch)
+            pipeline.writer.fenced = False
+            log.info("ami_lock_acquired", pbx=pbx_id, epoch=epoch)
             await pipeline.restore_open_calls(pool)
-            # The lock lives as long as this connection; the pipeline outlives a DB outage
-            # (records are spooled), so losing the connection does not stop ingestion.
-            await pipeline.run()
+            # The lock lives as long as this connection.  The pipeline outlives a database
+            # outage (records are spooled), but not the loss of the lock's connection: then
+            # another instance may lead, and the fence refuses this one's writes anyway.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(watch_lock(conn, watch_s, max(5.0, watch_s)))
+                await pipeline.run()
         finally:
             if conn is not None:
                 with contextlib.suppress(*TRANSIENT_ERRORS):
                     await conn.execute("SELECT pg_advisory_unlock($1)", key)
-                await pool.release(conn)
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await pool.release(conn)

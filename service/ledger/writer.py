@@ -37,6 +37,28 @@ WRITE_ERRORS: tuple[type[Exception], ...] = (
     AttributeError)
 
 
+class Fenced(Exception):
+    """Another instance leads this PBX's ledger now (a newer epoch): stop writing."""
+
+
+class Fence:
+    """The lease this writer was given for its PBX (``ledger_leases``)."""
+
+    def __init__(self, pbx_id: str, epoch: int) -> None:
+        self.pbx_id = pbx_id
+        self.epoch = epoch
+
+    async def check(self, conn: asyncpg.Connection) -> None:
+        """Inside the write's transaction: still our epoch?  ``FOR SHARE`` holds the row,
+        so a take-over (which updates it) waits for this write to commit, and every write
+        after the take-over sees the new epoch."""
+        current = await conn.fetchval(
+            "SELECT epoch FROM ledger_leases WHERE pbx_id = $1 FOR SHARE", self.pbx_id)
+        if current != self.epoch:
+            raise Fenced(f"{self.pbx_id}: epoch {current} leads, this writer has "
+                         f"{self.epoch}")
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means "the database is not reachable now" (spool and retry), False
     when the records are at fault (dead-letter them).  asyncpg's client-side DataError (a
@@ -67,6 +89,9 @@ class LedgerWriter:
         self.batches_spooled = 0
         self.records_rejected = 0
         self.failures = 0
+        # Set by the PBX's lock holder (pipeline.run_locked); None: no fencing (one instance).
+        self.fence: Fence | None = None
+        self.fenced = False
 
     @property
     def degraded(self) -> bool:
@@ -97,13 +122,19 @@ class LedgerWriter:
                     async with asyncio.timeout(self.flush_interval):
                         await self._wake.wait()
                 self._wake.clear()
+                if self.fenced:
+                    raise Fenced(f"{self.fence.pbx_id if self.fence else '?'}: fenced")
                 try:
                     await self.flush()
+                except Fenced:
+                    raise  # another instance leads: this pipeline must stop
                 except Exception:
                     self.failures += 1
                     log.exception("ledger_flush_failed")
         finally:
-            await asyncio.shield(self.flush(final=True))
+            if not self.fenced:
+                with contextlib.suppress(Fenced):
+                    await asyncio.shield(self.flush(final=True))
 
     async def flush(self, final: bool = False) -> None:
         """Write what is pending.  ``final`` (on the way out) tries the database once more
@@ -120,10 +151,25 @@ class LedgerWriter:
             if batch:
                 await self._write(batch)
 
+    async def _write_one(self, conn: asyncpg.Connection, batch: list[Record]) -> None:
+        """One batch, in one transaction, under the fence when there is one."""
+        if self.fence is None:
+            await write_records(conn, batch)
+            return
+        try:
+            async with conn.transaction():
+                await self.fence.check(conn)
+                await write_records(conn, batch)
+        except Fenced as exc:
+            self.fenced = True
+            log.warning("ledger_fenced", pbx=self.fence.pbx_id, epoch=self.fence.epoch,
+                        detail=str(exc), records_not_written=len(batch))
+            raise
+
     async def _write(self, batch: list[Record]) -> None:
         try:
             async with acquire_fresh(self.pool, timeout=5) as conn:
-                await write_records(conn, batch)
+                await self._write_one(conn, batch)
         except WRITE_ERRORS as exc:
             if not is_outage(exc):
                 await self._reject(batch, exc)
@@ -159,7 +205,7 @@ class LedgerWriter:
         for index, record in enumerate(batch):
             try:
                 async with acquire_fresh(self.pool, timeout=5) as conn:
-                    await write_records(conn, [record])
+                    await self._write_one(conn, [record])
             except WRITE_ERRORS as one_exc:
                 if is_outage(one_exc):
                     self._next_retry = time.monotonic() + self.retry_interval
@@ -192,7 +238,7 @@ class LedgerWriter:
             async with acquire_fresh(self.pool, timeout=5) as conn:
                 for batch in self.spool.batches():
                     try:
-                        await write_records(conn, batch)
+                        await self._write_one(conn, batch)
                     except WRITE_ERRORS as exc:
                         if is_outage(exc):
                             raise

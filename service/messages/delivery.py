@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiosmtplib
@@ -52,6 +53,7 @@ WITH due AS (
               d.attachment_name
 )
 SELECT d.id, d.channel, d.target, d.delivery_id, d.attempts, m.id AS message_id, m.client,
+       c.timezone AS client_tz,
        m.caller_number, m.caller_name, m.disposition, m.body, m.taken_by, m.created_at,
        m.pbx_id, m.linkedid, m.obligation_id, c.name AS client_name,
        c.report_webhook_secret AS secret, d.kind, d.row_client, d.subject, d.text_body,
@@ -103,12 +105,21 @@ def email_for(row: asyncpg.Record, settings: SmtpSettings) -> EmailMessage:
     mail["Message-ID"] = f"<{row['delivery_id']}@orikaeshi>"
     mail.set_content(
         f"{row['client_name'] or row['client']} 様\n\n"
-        f"受電日時 / taken at: {row['created_at']:%Y-%m-%d %H:%M %Z}\n"
+        f"受電日時 / taken at: {_client_time(row['created_at'], row['client_tz'])}\n"
         f"お名前 / caller: {row['caller_name'] or '-'}\n"
         f"電話番号 / number: {row['caller_number'] or '(非通知 / withheld)'}\n"
         f"用件 / disposition: {labels[row['disposition']]}\n"
         f"受付者 / taken by: {row['taken_by'] or '-'}\n\n{row['body']}\n")
     return mail
+
+
+def _client_time(moment: datetime, tz: str | None) -> str:
+    """A time a person reads, in the client's time zone with its name.
+
+    >>> _client_time(datetime(2026, 11, 22, 2, 27, tzinfo=UTC), "Asia/Tokyo")
+    '2026-11-22 11:27 JST'
+    """
+    return f"{moment.astimezone(ZoneInfo(tz or 'Asia/Tokyo')):%Y-%m-%d %H:%M %Z}"
 
 
 def backoff_s(attempts: int) -> float:

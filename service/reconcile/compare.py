@@ -222,6 +222,10 @@ def _check_call(call: dict[str, Any], rows: list[CdrRow], queue: dict[str, Queue
             f"settled from queue_log ({qcall.ends[-1][1] if qcall.ends else 'CONNECT'}) "
             "and CDR"))
         return
+    if qcall.gone and {ledger_outcome, derived} <= {"short_abandon", "abandoned"}:
+        # A caller gone during the whisper: queue_log's only figure is the CONNECT's hold,
+        # which runs to the whisper's end; the ledger measured the wait to the hang-up.
+        return
     if not _outcomes_agree(ledger_outcome, derived, call.get("wait_s"), short_abandon_s):
         findings.differences.append(Difference(
             "outcome", linkedid, f"ledger says {ledger_outcome}, queue_log says {derived}",

@@ -137,7 +137,8 @@ class ReplayServer:
                  username: str | None = None, secret: str | None = None,
                  rebase_to: float | None = None, after_login_s: float = 0.5,
                  hold_after_cut: bool = False, gate: asyncio.Event | None = None,
-                 live_clock: bool = False, pause_at: Iterable[int] = ()) -> None:
+                 live_clock: bool = False, pause_at: Iterable[int] = (),
+                 resume_on_drop: bool = False) -> None:
         self.connections = connections
         base = base_epoch(connections) if timestamps else None
         self.base = base
@@ -153,6 +154,9 @@ class ReplayServer:
         # live_clock: the recording's clock is moved, when streaming starts, to "now", so
         # that (paced at speed 1) every Timestamp is the moment the event is sent.
         self.live_clock = live_clock
+        # Fail-over tests: when a client vanishes mid-recording (killed), the next client
+        # to connect gets the rest, as a PBX goes on with or without a given client.
+        self.resume_on_drop = resume_on_drop
         # Tests may hold the recording back (after login) until they are ready to watch it.
         self.gate = gate
         # ... or stop it after so many served events until they call proceed() (e.g. to stop
@@ -271,7 +275,12 @@ class ReplayServer:
                     delay = due - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                await self._write(writer, self._with_stamp(message), lock)
+                try:
+                    await self._write(writer, self._with_stamp(message), lock)
+                except (ConnectionError, OSError):
+                    if self.resume_on_drop:
+                        self._queue.insert(0, (index, position))
+                    raise
                 served += 1
                 if self.pause_at and served == self.pause_at[0]:
                     self.pause_at.pop(0)

@@ -104,7 +104,7 @@ async def database_url(config: Config) -> str:
     if config.database_url:
         return config.database_url
     url = await asyncio.to_thread(start_embedded, config.embedded_pgdata)
-    log.info("embedded_postgres", pgdata=str(config.embedded_pgdata))
+    log.debug("embedded_postgres", pgdata=str(config.embedded_pgdata))
     return url
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.callbacks.dialer import CallbackResult, place_callback
+from service.compliance.policy import Override
+from service.compliance.worklist import annotate
 from service.store import callbacks_sql, page_queries, web_queries
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.calling_window import window_state
@@ -62,6 +64,9 @@ async def list_obligations(request: web.Request) -> web.Response:
         names = await page_queries.caller_names(
             conn, [(str(o["client"]), str(o["caller_e164"])) for o in items
                    if o["caller_e164"]])
+        # Shown before the click: the whole outbound policy, as the dial would apply it
+        # (hours in the callee's time, contact limits, do-not-call; docs/compliance.md).
+        await annotate(conn, items, now(request))
     moment = now(request)
     for item in items:
         # What the worklist shows before any click: who, how many missed calls, and
@@ -124,6 +129,14 @@ async def call_back(request: web.Request) -> web.Response:
                                 content_type="application/json")
     wanted_pbx = text_field(data, "pbx", required=False, max_length=64)
     moment = now(request)
+    # A supervisor's override of the hours or limits, honoured where the client's rules
+    # allow it, always with a reason; recorded with who and why.
+    override_reason = text_field(data, "override_reason", required=False, max_length=500)
+    override = None
+    if override_reason:
+        if user.role not in ("admin", "supervisor"):
+            raise bad_request("only a supervisor may override")
+        override = Override(user.username, override_reason)
     async with pool(request).acquire() as conn:
         # The PBX the caller called the client on (its trunk and the operator's phone).
         pbx_id = wanted_pbx or await web_queries.callback_pbx(
@@ -134,7 +147,7 @@ async def call_back(request: web.Request) -> web.Response:
             ami, conn, pbx, client=str(obligation["client"]),
             number=str(obligation["caller_e164"]), operator=operator,
             requested_by=user.username, now=moment,
-            obligation_id=int(str(obligation["id"])))
+            obligation_id=int(str(obligation["id"])), override=override)
         window = await conn.fetchrow(
             "SELECT timezone, calling_hours_start, calling_hours_end FROM clients "
             "WHERE code = $1", obligation["client"])
@@ -152,14 +165,53 @@ def refusal_code(result: CallbackResult) -> str:
 
     >>> refusal_code(CallbackResult(False, "refused: 03:22 in Asia/Tokyo is outside ..."))
     'outside_calling_hours'
+    >>> refusal_code(CallbackResult(False, "refused: the number is on ...", 1, "do_not_call"))
+    'do_not_call'
     >>> refusal_code(CallbackResult(True, "dialling")), refusal_code(
     ...     CallbackResult(False, "no AMI session to the PBX"))
     ('dialling', 'no_pbx_link')
     """
     if result.placed:
         return "dialling"
+    # The outbound policy's rule (docs/compliance.md): hours, limits, do-not-call.
+    if result.rule in ("do_not_call", "max_attempts", "min_gap"):
+        return {"do_not_call": "do_not_call"}.get(result.rule, "contact_limit")
     if result.reason.startswith("refused:"):
         return "outside_calling_hours"
     if result.reason == "no AMI session to the PBX":
         return "no_pbx_link"
     return "failed"
+
+
+@allow("admin", "supervisor", "operator")
+async def schedule_call_back(request: web.Request) -> web.Response:
+    """Schedule the call back for a time: the service places it then, through the same
+    policy as a click (moved to when the callee may be called if it is refused for the hours
+    or the limits)."""
+    from datetime import datetime
+
+    from service.compliance.scheduler import schedule
+
+    obligation = await _visible(request, _obligation_id(request))
+    if obligation["state"] != "open" or not obligation["caller_e164"]:
+        raise conflict("only an open call back with a number can be scheduled")
+    user = current_user(request)
+    data = await json_body(request)
+    operator = text_field(data, "operator", required=False, max_length=20) or user.extension
+    if not operator:
+        raise bad_request("no phone: give operator, or set the user's extension")
+    text = text_field(data, "at", max_length=40) or ""
+    try:
+        run_at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise bad_request("at must be an ISO time with its offset, e.g. "
+                          "2026-12-02T09:30:00+09:00") from exc
+    if run_at.tzinfo is None:
+        raise bad_request("at needs its offset (+09:00), so that nobody guesses the zone")
+    async with pool(request).acquire() as conn:
+        scheduled = await schedule(conn, obligation_id=int(str(obligation["id"])),
+                                   client=str(obligation["client"]),
+                                   callee_e164=str(obligation["caller_e164"]),
+                                   operator=operator, requested_by=user.username,
+                                   run_at=run_at)
+    return ok({"id": scheduled, "run_at": run_at.isoformat()}, status=201)

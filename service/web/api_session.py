@@ -55,6 +55,11 @@ async def login(request: web.Request) -> web.Response:
     username = text_field(data, "username", max_length=200) or ""
     password = text_field(data, "password", max_length=1000) or ""
     address = client_address(request)
+    if _passwords(request).full:
+        # A flood: refused before it costs the database (or the loop) anything more.
+        _passwords(request).refused += 1
+        raise _json_error(web.HTTPServiceUnavailable, "busy; try again in a moment",
+                          **{"Retry-After": "1"})
     pair, source = throttle_keys(username, address)
     async with pool(request).acquire() as conn:
         wait = await web_sql.reserve_login_attempt(conn, [pair, source], FAILURE_WINDOW,

@@ -17,7 +17,15 @@ import service.web.api_reports as api_reports
 from service.ledger.model import OUTCOMES
 from service.status import api_status
 from service.store import web_sql
-from service.web import api_admin, api_callbacks, api_calls, api_session, api_supervisor, stream
+from service.web import (
+    api_admin,
+    api_callbacks,
+    api_calls,
+    api_reconcile,
+    api_session,
+    api_supervisor,
+    stream,
+)
 from service.web.auth import COOKIE, Handler, public
 from service.web.context import pool
 
@@ -35,7 +43,7 @@ class Endpoint:
 
 
 PAGE = (("limit", "1..500, default 50"), ("before", "id cursor from next_before"))
-ENDPOINTS = (
+ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/login", api_session.login, "Log in: session cookie + CSRF token",
              body={"username": "user name", "password": "password"}),
     Endpoint("POST", "/api/logout", api_session.logout, "End the session"),
@@ -119,6 +127,16 @@ ENDPOINTS = (
 PAGES = {"/": "index.html", "/login": "login.html", "/wallboard": "wallboard.html",
          "/operator": "operator.html", "/worklist": "worklist.html", "/portal": "portal.html"}
 PAGES["/report"] = "report.html"  # the monthly report (service/web/api_reports.py)
+
+# Continuous reconciliation (issue 13): the supervisor's page of differences.
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "GET", "/api/reconcile", api_reconcile.reconcile,
+    "Reconciliation with Asterisk's CDR and queue_log: last pass, unknown calls, differences"))
+PAGES["/reconcile"] = "reconcile.html"
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/obligations/{obligation_id}/schedule", api_callbacks.schedule_call_back,
+    "Schedule the call back for a time (placed then, under the same outbound policy)",
+    body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
 
 
 def openapi() -> dict[str, Any]:

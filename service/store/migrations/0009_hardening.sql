@@ -16,3 +16,14 @@ CREATE TABLE login_throttle (
 ALTER TABLE users ADD COLUMN credentials_since timestamptz NOT NULL DEFAULT '-infinity';
 -- API tokens expire (NULL: made before expiry existed, or made with --days 0 by an admin).
 ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
+
+-- Fencing of each PBX's ledger: the instance that takes a PBX's advisory lock bumps its
+-- epoch; every ledger write checks, in its own transaction (FOR SHARE, so a take-over
+-- waits for writes in flight), that the epoch is still the one it was given.  A leader that
+-- lost its lock connection therefore cannot write once another has started.
+CREATE TABLE ledger_leases (
+    pbx_id      text        PRIMARY KEY,
+    epoch       bigint      NOT NULL,
+    holder      text        NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now()
+);

@@ -80,6 +80,7 @@ const I18N = {
     closed_until: "Not allowed now; opens {t} ({w})", closed_unknown: "Not allowed now ({w})",
     dialling: "Dialling: your phone rings first.", refused_hours: "Refused: outside the calling hours ({w}); opens {t}.",
     no_pbx_link: "No connection to the PBX: nothing was dialled.", call_failed: "The PBX did not place the call.",
+    refused_dnc: "Refused: this number is on the client's do-not-call list.", refused_limit: "Refused: the contact limit for this number (attempts per day or the minimum gap).",
     not_open: "This call back is no longer open.", marked_done: "Marked done.", cancelled_ok: "Cancelled.",
     reason_missed: "Missed call", reason_message: "Message asks for a call back",
     // portal
@@ -168,6 +169,7 @@ const I18N = {
     closed_until: "発信不可・{t} から発信可（{w}）", closed_unknown: "発信不可（{w}）",
     dialling: "発信中: まずあなたの電話が鳴ります。", refused_hours: "発信できません: 発信可能時間（{w}）外です。{t} から発信できます。",
     no_pbx_link: "PBXに接続していないため発信できませんでした。", call_failed: "PBXが発信しませんでした。",
+    refused_dnc: "発信できません: この番号は発信禁止リストにあります。", refused_limit: "発信できません: この番号への発信回数または間隔の制限に達しています。",
     not_open: "この折り返しはすでに対応済みか取消済みです。", marked_done: "対応済みにしました。", cancelled_ok: "取消しました。",
     reason_missed: "不応答", reason_message: "伝言で折り返し希望",
     calls: "着信履歴", started: "日時", outcome: "結果", wait: "待ち", talk: "通話",

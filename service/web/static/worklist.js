@@ -25,6 +25,8 @@ function callResult(result) {
     return { ok: false, text: t("refused_hours", { w: c.window || "", t: c.opens_at ? time(c.opens_at) : "–" }) };
   }
   if (result.code === "no_pbx_link") return { ok: false, text: t("no_pbx_link") };
+  if (result.code === "do_not_call") return { ok: false, text: t("refused_dnc") };
+  if (result.code === "contact_limit") return { ok: false, text: t("refused_limit") };
   return { ok: false, text: t("call_failed") };
 }
 
@@ -34,7 +36,8 @@ function Row({ o, clients, onChanged }) {
   const [closing, setClosing] = useState(null);  // "done" | "cancel"
   const [note, setNote] = useState("");
   const overdue = o.due_at && new Date(o.due_at).getTime() < Date.now();
-  const closed = o.calling && !o.calling.open;
+  // The outbound policy (hours, contact limits, do-not-call) as the server judged it now.
+  const closed = (o.calling && !o.calling.open) || o.contact_allowed === false;
   const hoursId = `hours-${o.id}`;
   const call = async () => {
     setBusy(true);

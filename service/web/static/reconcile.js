@@ -1,0 +1,40 @@
+// The supervisor's page of reconciliation differences: GET /api/reconcile every 15 s.
+// Times are shown in Japan time (the answering company's clock), with the zone written.
+const fmt = new Intl.DateTimeFormat("ja-JP", { timeZone: "Asia/Tokyo", dateStyle: "short",
+  timeStyle: "medium" });
+const when = (iso) => (iso ? `${fmt.format(new Date(iso))} JST` : "—");
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const text of cells) {
+    const td = document.createElement("td");
+    td.textContent = text === null || text === undefined ? "—" : String(text);
+    tr.append(td);
+  }
+  return tr;
+}
+
+async function refresh() {
+  const response = await fetch("/api/reconcile", { credentials: "same-origin" });
+  if (response.status === 401) {
+    location.href = "/login";
+    return;
+  }
+  const { state, differences } = await response.json();
+  const summary = document.getElementById("summary");
+  summary.textContent = !state.running
+    ? "照合は動いていません (reconcile_source が未設定) / reconciliation is not running"
+    : `差異 ${state.differences} 件、未確定の通話 ${state.unknown_calls} 件 / ` +
+      `${state.differences} differences, ${state.unknown_calls} calls still unknown`;
+  summary.className = state.ok ? "" : "bad";
+  const pbxs = document.querySelector("#pbxs tbody");
+  pbxs.replaceChildren(...Object.entries(state.pbx).map(([id, p]) => row([
+    id, when(p.last_pass), p.calls_checked, p.settled, p.added,
+    Object.entries(p.differences).map(([k, n]) => `${k}: ${n}`).join(", ") || "0", p.error])));
+  const list = document.querySelector("#differences tbody");
+  list.replaceChildren(...differences.map((d) => row([
+    d.pbx_id, d.kind, d.linkedid, when(d.started_at), d.detail, when(d.first_seen)])));
+}
+
+refresh();
+setInterval(refresh, 15000);
