@@ -99,6 +99,42 @@ async def test_an_acknowledged_alert_stays_acknowledged(api, pool) -> None:
     assert acked[0]["acked"]["acked_by"] == "sup"
 
 
+async def test_alerts_say_what_they_are(api, pool) -> None:
+    """An operator's escalation with its reason and who raised it; a long wait against the
+    client's own threshold (KSL 60 s; WSH 90 s, so its 70 s wait is no alert yet)."""
+    client, seeded = api
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        for linkedid, code, waited, escalated in (("esc.1", "KSL", 10, True),
+                                                  ("wait.1", "KSL", 75, False),
+                                                  ("wait.2", "WSH", 70, False)):
+            await conn.execute(
+                """INSERT INTO calls (pbx_id, linkedid, direction, client, caller_e164,
+                       caller_name, started_at, escalated)
+                   VALUES ('pbx1', $1, 'inbound', $2, '+819011112222', 'Sato', $3, $4)""",
+                linkedid, code, now - timedelta(seconds=waited), escalated)
+            await conn.execute(
+                """INSERT INTO stints (pbx_id, linkedid, seq, queue, joined_at, result)
+                   VALUES ('pbx1', $1, 1, $2, $3, 'waiting')""",
+                linkedid, "q-sup" if escalated else f"q-{code.lower()}",
+                now - timedelta(seconds=waited))
+        await conn.execute(
+            """INSERT INTO escalations (pbx_id, linkedid, client, channel, reason, requested_by,
+                   via, result) VALUES ('pbx1', 'esc.1', 'KSL', 'Local/201@operators-1;1',
+                   'payment_dispute', 'op', 'api', 'moved')""")
+    board = await (await client.get("/api/wallboard", headers=bearer(seeded, "sup"))).json()
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for alert in board["alerts"]:
+        by_kind.setdefault(str(alert["kind"]), []).append(alert)
+    [escalation] = by_kind["operator_escalation"]
+    assert (escalation["reason"], escalation["requested_by"]) == ("payment_dispute", "op")
+    assert [a["call"]["queue"] for a in by_kind["long_wait"]] == ["q-ksl"]  # type: ignore[index]
+    assert "repeat_caller" not in by_kind  # an operator's reason is never a repeat caller
+    # Newest first.
+    sinces = [a["since"] for a in board["alerts"]]
+    assert sinces == sorted(sinces, reverse=True)
+
+
 async def test_a_failed_delivery_is_an_alert(api, pool) -> None:
     client, seeded = api
     async with pool.acquire() as conn:
