@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,9 +68,20 @@ def test_help_is_written_for_admins() -> None:
                     and not any(Path(p, "psql").exists()
                                 for p in os.environ.get("PATH", "").split(":")),
                     reason="no psql")
-def test_db_shell_and_quiet_stderr_with_the_embedded_server(tmp_path: Path) -> None:
+def test_db_shell_and_quiet_stderr_with_the_embedded_server() -> None:
+    # The embedded server runs as its own user when root: its directory must be reachable
+    # (pytest's tmp_path is not), as tests/conftest.py does for the session's server.
+    base = Path(tempfile.mkdtemp(prefix="orikaeshi-db-shell-"))
+    os.chmod(base, 0o755)
+    try:
+        _db_shell_and_quiet_stderr(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _db_shell_and_quiet_stderr(base: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["ORIKAESHI_DATA_DIR"] = str(tmp_path / "data")
+    env["ORIKAESHI_DATA_DIR"] = str(base / "data")
     migrated = run_cli("db", "migrate", env=env, timeout=180)
     assert migrated.returncode == 0, migrated.stderr
     url = run_cli("db", "url", env=env)
