@@ -26,7 +26,7 @@ from service.callbacks.repeat_sql import SqlRepeatLookup
 from service.callflows.runtime import CallFlows
 from service.clients.model import Directory
 from service.clock import utc_now
-from service.dialplan.render import render_fallback
+from service.dialplan.render import asterisk_major, include_for, render_fallback
 from service.routing.cache import RoutingCache
 from tests.live_asterisk import (
     LIVE_VOICEMAIL,
@@ -49,11 +49,17 @@ orikaeshi_handraise => *8,self,Gosub(orikaeshi-handraise,s,1)
 CONFBRIDGE = "[general]\n[default_bridge]\ntype = bridge\n[default_user]\ntype = user\n"
 
 
+RELEASE_RENDERED = ("orikaeshi.conf", "safetynet.conf")
+
+
 def extensions(agi_port: int, phones: str, globals_extra: str = "") -> str:
     """extensions.conf: our includes and the test's simulated phones ([test-operators])."""
-    includes = "\n".join(f"#include {REPO / 'dialplan' / name}" for name in (
-        "orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
-        "handraise.conf", "presence.conf", "recording.conf")
+    # Files with a Queue() naming the member Gosub are written for the binary's release
+    # (RELEASE_RENDERED, into the PBX's etc, as `orikaeshi dialplan include --file` does).
+    includes = "\n".join(
+        f"#include {name}" if name in RELEASE_RENDERED else f"#include {REPO / 'dialplan' / name}"
+        for name in ("orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
+                     "handraise.conf", "presence.conf", "recording.conf")
         if (REPO / "dialplan" / name).exists())
     return f"""[general]
 static = yes
@@ -144,6 +150,9 @@ async def live_pbx(pool: asyncpg.Pool, tmp_path: Path, directory: Directory, pho
                                     "features.conf": FEATURES,
                                     "confbridge.conf": CONFBRIDGE})
     install_prompts(pbx)
+    # LiveAsterisk wrote orikaeshi.conf for its release; the safety net's Queue() too.
+    (pbx.etc / "safetynet.conf").write_text(include_for(
+        (REPO / "dialplan" / "safetynet.conf").read_text(), asterisk_major(pbx.version)))
     pbx.start()
     cache = RoutingCache()
     cache.directory = directory

@@ -38,8 +38,11 @@ def add_commands(sub: Any) -> None:
     check.add_argument("--pbx-tz", help="time zone of the PBX host's clock (default: this "
                                         "host's, read from /etc/localtime)")
     check.set_defaults(handler=check_command)
-    include = dsub.add_parser("include", help="write dialplan/orikaeshi.conf for the PBX's "
-                                              "Asterisk release")
+    include = dsub.add_parser("include", help="write dialplan/orikaeshi.conf (or --file) for "
+                                              "the PBX's Asterisk release")
+    include.add_argument("--file", default="orikaeshi.conf",
+                         help="which dialplan/ file: orikaeshi.conf (default) or "
+                              "safetynet.conf, the two with a Queue() naming the member Gosub")
     include.add_argument("--asterisk-version", help="e.g. 20.20.1 (default: ask the PBX "
                                                     "over AMI)")
     include.add_argument("--pbx", help="pbx_id of the configuration (default: the first)")
@@ -128,7 +131,13 @@ async def include_command(args: argparse.Namespace, config: Config) -> int:
             print(f"orikaeshi dialplan include: cannot ask the PBX its version ({error}); "
                   "give --asterisk-version", file=sys.stderr)
             return 2
-    text = (config.dialplan_dir / "orikaeshi.conf").read_text(encoding="utf-8")
+    # A name inside dialplan/, never a path elsewhere.
+    source = config.dialplan_dir / Path(args.file).name
+    if not source.is_file():
+        print(f"orikaeshi dialplan include: no {source.name} in {config.dialplan_dir}",
+              file=sys.stderr)
+        return 2
+    text = source.read_text(encoding="utf-8")
     try:
         rendered = include_for(text, asterisk_major(version))
     except VersionError as exc:
