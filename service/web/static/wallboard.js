@@ -184,12 +184,31 @@ function Banner({ status }) {
   return html`<div class="banner" id="banner" role="alert">${lines.map((line) => html`<div>${line}</div>`)}</div>`;
 }
 
+// A busy floor must still fit one screen: a tile panel whose content overflows is drawn
+// denser (smaller type, so more tiles per row), step by step, until every tile is in sight.
+const DENSITY_STEPS = 4;
+function fitPanels() {
+  for (const panel of document.querySelectorAll(".body.fit")) {
+    let level = 0;
+    panel.dataset.dense = "0";
+    while (panel.scrollHeight > panel.clientHeight + 1 && level < DENSITY_STEPS) {
+      level += 1;
+      panel.dataset.dense = String(level);
+    }
+  }
+}
+
 function App() {
   const [board, setBoard] = useState(null);
   const [status, setStatus] = useState(null);
   const [selected, setSelected] = useState(null);
   const [message, setMessage] = useState("");
   useTick(1000);
+  useEffect(() => { fitPanels(); });  // after every render: calls come and go
+  useEffect(() => {
+    window.addEventListener("resize", fitPanels);
+    return () => window.removeEventListener("resize", fitPanels);
+  }, []);
   useEffect(() => {
     const load = async () => {
       try {
@@ -240,9 +259,9 @@ function App() {
       <section id="p-queues" aria-labelledby="h-queues"><h2 id="h-queues">${t("queues")}</h2>
         <div class="body" id="queues"><${Queues} board=${board} /></div></section>
       <section id="p-operators" aria-labelledby="h-operators"><h2 id="h-operators">${t("operators")} (${board.operators.length})</h2>
-        <div class="body" id="operators"><${Operators} board=${board} /></div></section>
+        <div class="body fit" id="operators"><${Operators} board=${board} /></div></section>
       <section id="p-live" aria-labelledby="h-live"><h2 id="h-live">${t("live")} (${board.live_calls.length})</h2>
-        <div class="body" id="live"><${LiveCalls} board=${board} selected=${selected} onSelect=${select} /></div></section>
+        <div class="body fit" id="live"><${LiveCalls} board=${board} selected=${selected} onSelect=${select} /></div></section>
       <section id="p-alerts" aria-labelledby="h-alerts"><h2 id="h-alerts">${t("alerts")} (${board.alerts.filter((a) => !a.acked).length})</h2>
         <div class="body"><${Spy} selected=${selected && selectedCall ? selected : null} call=${selectedCall}
           board=${board} message=${message} onSpy=${spy} />
