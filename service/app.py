@@ -64,7 +64,7 @@ from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.metrics import Metrics, chain, metrics_ctx, metrics_endpoint
 from service.reconcile_live.worker import ReconcileWorker
 from service.routing.cache import RoutingCache
-from service.status import STATUS_WATCH, StatusWatch, status
+from service.status import RECONCILE_WORKER, STATUS_WATCH, StatusWatch, status
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
 from service.supervise import keep_running
@@ -276,10 +276,16 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
 async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
     """Reconciliation that runs by itself (PBXs with ``reconcile_source`` set)."""
     worker = ReconcileWorker(app[POOL], app[CONFIG], clock=app[CLOCK])
+    app[RECONCILE_WORKER] = worker  # /healthz shows its state (service/status.py)
     task = asyncio.create_task(worker.run(), name="reconcile")
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+# Alerts that make /healthz answer 503 (a PBX link down does too, from its state).
+# Reconciliation stopped or differences left: the books no longer keep themselves.
+_UNHEALTHY = ("unrouted_calls", "reconcile_stopped", "reconcile_differences")
 
 
 @public
@@ -298,7 +304,7 @@ async def health(request: web.Request) -> web.Response:
     # Calls recorded without DID or routing decision are a broken deployment, not a quiet
     # day: /healthz says so (503) as for a PBX that is away.
     ok = db_ok and all(p["state"] == "up" for p in state["pbx"]) and \
-        not any(a["kind"] == "unrouted_calls" for a in state["alerts"])
+        not any(a["kind"] in _UNHEALTHY for a in state["alerts"])
     routing = app.get(ROUTING)
     directory = routing.directory if routing else None
     return web.json_response({"ok": ok, "database": db_ok, **state,
