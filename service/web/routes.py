@@ -139,6 +139,9 @@ ENDPOINTS = (*ENDPOINTS, Endpoint(
     "POST", "/api/obligations/{obligation_id}/schedule", api_callbacks.schedule_call_back,
     "Schedule the call back for a time (placed then, under the same outbound policy)",
     body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/scheduled/{scheduled_id}/cancel", api_callbacks.cancel_scheduled,
+    "Cancel a scheduled call back that has not been placed yet"))
 
 
 def openapi() -> dict[str, Any]:

@@ -84,6 +84,18 @@ const I18N = {
     no_pbx_link: "No connection to the PBX: nothing was dialled.", call_failed: "The PBX did not place the call.",
     refused_dnc: "Refused: this number is on the client's do-not-call list.", refused_limit: "Refused: the contact limit for this number (attempts per day or the minimum gap).",
     not_open: "This call back is no longer open.", marked_done: "Marked done.", cancelled_ok: "Cancelled.",
+    // worklist: call backs scheduled for a time (times in the client's zone, named)
+    schedule: "Schedule", schedule_at: "Call back at ({z})", schedule_save: "Schedule call back",
+    scheduled_for: "Scheduled {t} ({z}), phone {op}", scheduled_moved: "moved: {why}",
+    scheduled_ok: "Scheduled for {t} ({z}).", cancel_scheduled: "Cancel schedule",
+    scheduled_cancelled: "Schedule cancelled.", scheduled_gone: "This schedule was already placed or cancelled.",
+    sched_hours: "Not allowed at that time: outside the calling hours. The earliest is {t} ({z}).",
+    sched_limit: "Not allowed at that time: the contact limit (attempts per day or minimum gap). The earliest is {t} ({z}).",
+    sched_dnc: "This number is on the client's do-not-call list: no call back can be scheduled.",
+    sched_past: "That time is in the past.", sched_pick: "Choose a date and time.", use_time: "Use {t}",
+    why_calling_hours: "outside the calling hours", why_max_attempts: "attempts per day reached",
+    why_min_gap: "too soon after the last attempt", why_do_not_call: "on the do-not-call list",
+    blocked_until: "Not allowed now ({why}); opens {t} ({z})", blocked_never: "Not allowed ({why})",
     reason_missed: "Missed call", reason_message: "Message asks for a call back",
     // portal
     calls: "Calls", started: "Time", outcome: "Outcome", wait: "Wait", talk: "Talk",
@@ -175,6 +187,17 @@ const I18N = {
     no_pbx_link: "PBXに接続していないため発信できませんでした。", call_failed: "PBXが発信しませんでした。",
     refused_dnc: "発信できません: この番号は発信禁止リストにあります。", refused_limit: "発信できません: この番号への発信回数または間隔の制限に達しています。",
     not_open: "この折り返しはすでに対応済みか取消済みです。", marked_done: "対応済みにしました。", cancelled_ok: "取消しました。",
+    schedule: "予約", schedule_at: "折り返し日時（{z}）", schedule_save: "折り返しを予約",
+    scheduled_for: "予約 {t}（{z}）・内線 {op}", scheduled_moved: "変更: {why}",
+    scheduled_ok: "{t}（{z}）に予約しました。", cancel_scheduled: "予約を取消",
+    scheduled_cancelled: "予約を取消しました。", scheduled_gone: "この予約はすでに発信済みか取消済みです。",
+    sched_hours: "その時刻には発信できません: 発信可能時間外です。最も早くて {t}（{z}）です。",
+    sched_limit: "その時刻には発信できません: 発信回数または間隔の制限です。最も早くて {t}（{z}）です。",
+    sched_dnc: "この番号は発信禁止リストにあるため予約できません。",
+    sched_past: "過去の日時は予約できません。", sched_pick: "日時を選んでください。", use_time: "{t} にする",
+    why_calling_hours: "発信可能時間外", why_max_attempts: "1日の発信回数に到達",
+    why_min_gap: "前回の発信から間隔が足りません", why_do_not_call: "発信禁止リスト",
+    blocked_until: "発信不可（{why}）・{t}（{z}）から発信可", blocked_never: "発信不可（{why}）",
     reason_missed: "不応答", reason_message: "伝言で折り返し希望",
     calls: "着信履歴", started: "日時", outcome: "結果", wait: "待ち", talk: "通話",
     messages: "受電報告", from: "開始日", to: "終了日", any_outcome: "すべての結果",
@@ -334,11 +357,12 @@ export function seconds(value) {
 
 // Times are shown in Japan time, where the answering company works, whatever the device's
 // own time zone.
-export function time(iso, withDate = true) {
+// A page that knows the client's zone passes it (``zone``): a person reads the client's time.
+export function time(iso, withDate = true, zone = "Asia/Tokyo") {
   if (!iso) return "";
   const options = withDate
-    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" }
-    : { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" };
+    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" }
+    : { hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" };
   // /api/status gives epoch seconds, the other APIs ISO 8601 strings.
   const date = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
   return date.toLocaleString(lang === "ja" ? "ja-JP" : "en-GB", options);
