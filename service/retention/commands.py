@@ -15,7 +15,8 @@ from service.store.db import connect
 
 
 def add_commands(sub: Any) -> None:
-    parser = sub.add_parser("purge", help="delete calls, messages and voicemail recordings "
+    parser = sub.add_parser("purge", help="delete calls, messages, voicemail recordings, "
+                                          "outbound decisions and Asterisk record copies "
                                           "past each client's retention period")
     parser.add_argument("--dry-run", action="store_true", help="count only, delete nothing")
     parser.add_argument("--client", help="only this client")

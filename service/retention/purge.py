@@ -1,6 +1,9 @@
-"""``orikaeshi purge``: each client's calls, messages, closed call backs and voicemail
-recordings older than its retention period are deleted (a dry run counts them).  Clients
-without a retention period keep everything.  Every purge is written to the audit."""
+"""``orikaeshi purge``: each client's calls, messages, closed call backs, outbound decisions,
+scheduled call backs that are over, Asterisk's CDR / queue_log copies of purged calls and
+voicemail recordings older than its retention period are deleted (a dry run counts them);
+what an open call back or a reconciliation difference still needs is kept
+(service/store/retention_sql.py).  Clients without a retention period keep everything.
+Every purge is written to the audit."""
 
 from __future__ import annotations
 
