@@ -270,6 +270,18 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if not 0 < config.http_fd_share < 1:
         raise ConfigError("http_fd_share: must be between 0 and 1")
+    # Continuous reconciliation (docs/reconcile.md): a misspelt source would read nothing
+    # and say nothing.
+    for p in config.pbxs:
+        if p.reconcile_source not in ("off", "database", "files"):
+            raise ConfigError(f"[[pbx]] {p.pbx_id} reconcile_source: {p.reconcile_source!r} "
+                              "is not one of off, database, files")
+        if p.reconcile_source == "files" and not (p.cdr_file or p.queue_log_file):
+            raise ConfigError(f"[[pbx]] {p.pbx_id} reconcile_source = \"files\" needs cdr_file "
+                              "(Master.csv) and queue_log_file")
+    for name in ("reconcile_interval_s", "reconcile_lookback_s"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name}: must be more than 0")
     if config.database_url:
         check_database_url(config.database_url)
 

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 import service.reconcile_live.health as health_module
 from service.app import PIPELINES, create_app, database_ctx, ledger_ctx, reconcile_ctx, web_ctx
 from service.clock import SettableClock
-from service.config import PbxConfig
+from service.config import ConfigError, PbxConfig, load_config
 from service.replay.recording import load_recording
 from service.replay.server import ReplayServer
 from service.status import RECONCILE_WORKER
@@ -119,7 +120,8 @@ async def test_differences_and_a_stopped_reconciler_are_in_healthz(
             assert (state["unknown_calls"], state["differences"], state["stopped"],
                     state["lag_s"]) == (0, 0, False, 0.0)
             async with pool.acquire() as conn:
-                assert await conn.fetchval("SELECT outcome FROM calls") == "answered"
+                assert await conn.fetchval("SELECT outcome FROM calls WHERE linkedid = $1",
+                                           "1795346999.7") == "answered"
     finally:
         await ami.close()
 
@@ -157,3 +159,18 @@ async def test_a_failing_pass_keeps_the_last_success_and_says_why(
     assert "last error: IsADirectoryError" in stopped["message"]
     for follower in worker.followers["pbx1"]:
         await follower.close()
+
+
+@pytest.mark.parametrize(("pbx", "top", "error"), [
+    ('reconcile_source = "databse"', "",
+     "[[pbx]] p1 reconcile_source: 'databse' is not one of off, database, files"),
+    ('reconcile_source = "files"', "", '[[pbx]] p1 reconcile_source = "files" needs cdr_file'),
+    ('reconcile_source = "database"', "reconcile_interval_s = 0",
+     "reconcile_interval_s: must be more than 0"),
+])
+def test_reconcile_settings_are_checked(tmp_path: Path, pbx: str, top: str, error: str) -> None:
+    path = tmp_path / "orikaeshi.toml"
+    path.write_text(f'{top}\n[[pbx]]\npbx_id = "p1"\n{pbx}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value).startswith(error)
