@@ -180,7 +180,12 @@ async def reconcile_state(pool: asyncpg.Pool) -> dict[str, Any]:
 
 
 async def differences(conn: asyncpg.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    # With the call's client and its zone: the page shows a difference's times in it.
     rows = await conn.fetch(
-        "SELECT pbx_id, kind, linkedid, detail, started_at, first_seen, last_seen "
-        "FROM reconcile_differences ORDER BY started_at DESC NULLS LAST LIMIT $1", limit)
+        """SELECT d.pbx_id, d.kind, d.linkedid, d.detail, d.started_at, d.first_seen,
+                  d.last_seen, c.client, cl.timezone
+           FROM reconcile_differences d
+           LEFT JOIN calls c ON c.pbx_id = d.pbx_id AND c.linkedid = d.linkedid
+           LEFT JOIN clients cl ON cl.code = c.client
+           ORDER BY d.started_at DESC NULLS LAST LIMIT $1""", limit)
     return [dict(r) for r in rows]

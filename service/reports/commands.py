@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import Config
+from service.localtime import local_iso
 from service.reports.documents import FORMATS, monthly_document
 from service.reports.labels import LANGS
 from service.reports.monthly import monthly_reports
@@ -76,14 +77,20 @@ async def month_command(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _when(value: datetime) -> str:
+def _when(value: datetime, zone: str | None) -> str:
+    """An audit time in the row's client's zone; a row of no client in the host's zone."""
+    if zone:
+        return local_iso(value, zone)
     return value.astimezone().isoformat(timespec="seconds")
 
 
 async def audit_command(args: argparse.Namespace, config: Config) -> int:
     async with connect(config) as conn:
         rows = await audit_rows(conn, client=args.client, limit=args.limit)
+        zones = {r["code"]: r["timezone"] for r in
+                 await conn.fetch("SELECT code, timezone FROM clients")}
     for row in rows:
-        print(f"{_when(row['at'])}  {row['actor']:20} {row['action']:16} "
+        when = _when(row["at"], zones.get(row["client"]))
+        print(f"{when}  {row['actor']:20} {row['action']:16} "
               f"{row['client'] or '-':8} {row['detail'] or ''}")
     return 0

@@ -88,5 +88,5 @@ async def delete(conn: asyncpg.Connection, client: str, cutoff: datetime) -> dic
 async def clients_with_retention(conn: asyncpg.Connection,
                                  only: str | None = None) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT code, retention_s FROM clients WHERE retention_s IS NOT NULL "
+        "SELECT code, retention_s, timezone FROM clients WHERE retention_s IS NOT NULL "
         "AND ($1::text IS NULL OR code = $1) ORDER BY code", only)

@@ -1,8 +1,15 @@
 // The supervisor's page of reconciliation differences: GET /api/reconcile every 15 s.
-// Times are shown in Japan time (the answering company's clock), with the zone written.
-const fmt = new Intl.DateTimeFormat("ja-JP", { timeZone: "Asia/Tokyo", dateStyle: "short",
-  timeStyle: "medium" });
-const when = (iso) => (iso ? `${fmt.format(new Date(iso))} JST` : "—");
+// A difference's times are shown in its call's client's time zone; a PBX's passes (no
+// client) in Japan time, the answering company's clock; the zone is always written.
+const formats = {};
+function when(iso, zone = "Asia/Tokyo") {
+  if (!iso) return "—";
+  const key = zone || "Asia/Tokyo";
+  formats[key] ||= new Intl.DateTimeFormat("ja-JP", { timeZone: key, year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short" });
+  return formats[key].format(new Date(iso));
+}
 
 function row(cells) {
   const tr = document.createElement("tr");
@@ -33,7 +40,8 @@ async function refresh() {
     Object.entries(p.differences).map(([k, n]) => `${k}: ${n}`).join(", ") || "0", p.error])));
   const list = document.querySelector("#differences tbody");
   list.replaceChildren(...differences.map((d) => row([
-    d.pbx_id, d.kind, d.linkedid, when(d.started_at), d.detail, when(d.first_seen)])));
+    d.pbx_id, d.client, d.kind, d.linkedid, when(d.started_at, d.timezone), d.detail,
+    when(d.first_seen, d.timezone)])));
 }
 
 refresh();
