@@ -4,26 +4,21 @@ reading.  Debian's Chromium driven by Playwright, against the running service.""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from service.app import PIPELINES, create_app, database_ctx, ledger_ctx, reconcile_ctx, web_ctx
+from service.app import PIPELINES
 from service.clock import SettableClock
-from service.config import PbxConfig
-from service.replay.recording import load_recording
-from service.replay.server import ReplayServer
 from service.status import RECONCILE_WORKER
-from tests.conftest import trace_dir
 from tests.live_asterisk import free_port
 from tests.test_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 from tests.test_browser_pages import open_as
-from tests.test_reconcile_health import T0, _unknown_call
+from tests.test_reconcile_health import T0, reconciling_app
 from tests.waiting import eventually
-from tests.webapp import seed, web_config
+from tests.webapp import seed
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium")]
@@ -44,19 +39,8 @@ BANNERS = {
 async def test_reconcile_alerts_on_the_wallboard_banner(browser, pool, db_url,  # noqa: F811
                                                         tmp_path, lang: str) -> None:
     await seed(pool)
-    await _unknown_call(pool)  # no record of it anywhere: a difference
-    cdr, queue_log = tmp_path / "Master.csv", tmp_path / "queue_log"
-    cdr.write_text("")
-    queue_log.write_text("")
-    ami = ReplayServer(load_recording(trace_dir("answered_agent_hangup") / "ami.jsonl"))
-    port = await ami.start()
-    pbx = PbxConfig(pbx_id="pbx1", ami_port=port, ami_username="u", ami_secret="p",
-                    inbound_contexts=("from-pstn",), reconcile_source="files",
-                    cdr_file=str(cdr), queue_log_file=str(queue_log), clock_tz="Asia/Tokyo")
-    config = dataclasses.replace(web_config(tmp_path, db_url, ami_lock=False), pbxs=(pbx,),
-                                 reconcile_interval_s=3600.0)
     clock = SettableClock(T0)  # 12:00 in Tokyo
-    app = create_app(config, [database_ctx, web_ctx, ledger_ctx, reconcile_ctx], clock=clock)
+    app, ami, _, _ = await reconciling_app(pool, db_url, tmp_path, clock)
     runner = web.AppRunner(app)
     await runner.setup()
     web_port = free_port()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import service.reconcile_live.health as health_module
@@ -44,13 +45,12 @@ async def _unknown_call(pool) -> None:  # type: ignore[no-untyped-def]
                        'unknown')""", STARTED, STARTED + timedelta(seconds=17))
 
 
-async def test_differences_and_a_stopped_reconciler_are_in_healthz(
-        pool, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """An outage call (``unknown``) whose records Asterisk has not written yet: the first
-    pass leaves a difference; /healthz shows it, says 503 once it outlived the settle
-    window, and again when no pass succeeded for too long; once the records arrive one
-    pass settles it and /healthz is 200 again."""
-    seeded = await seed(pool)
+async def reconciling_app(pool, db_url: str, tmp_path: Path,  # type: ignore[no-untyped-def]
+                          clock: SettableClock
+                          ) -> tuple[web.Application, ReplayServer, Path, Path]:
+    """The service (web, ledger from a replayed AMI, the reconcile loop following empty
+    files) with an outage call no record knows of yet: its first pass leaves a difference.
+    One pass at start; the next ones are run by the test (no sleep raced)."""
     await _unknown_call(pool)
     cdr, queue_log = tmp_path / "Master.csv", tmp_path / "queue_log"
     cdr.write_text("")
@@ -60,11 +60,21 @@ async def test_differences_and_a_stopped_reconciler_are_in_healthz(
     pbx = PbxConfig(pbx_id="pbx1", ami_port=port, ami_username="u", ami_secret="p",
                     inbound_contexts=("from-pstn",), reconcile_source="files",
                     cdr_file=str(cdr), queue_log_file=str(queue_log), clock_tz="Asia/Tokyo")
-    # One pass at start; the next ones are run by the test (no sleep raced).
     config = dataclasses.replace(web_config(tmp_path, db_url, ami_lock=False), pbxs=(pbx,),
                                  reconcile_interval_s=3600.0)
-    clock = SettableClock(T0)
     app = create_app(config, [database_ctx, web_ctx, ledger_ctx, reconcile_ctx], clock=clock)
+    return app, ami, cdr, queue_log
+
+
+async def test_differences_and_a_stopped_reconciler_are_in_healthz(
+        pool, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An outage call (``unknown``) whose records Asterisk has not written yet: the first
+    pass leaves a difference; /healthz shows it, says 503 once it outlived the settle
+    window, and again when no pass succeeded for too long; once the records arrive one
+    pass settles it and /healthz is 200 again."""
+    seeded = await seed(pool)
+    clock = SettableClock(T0)
+    app, ami, cdr, queue_log = await reconciling_app(pool, db_url, tmp_path, clock)
     sup = {"Authorization": f"Bearer {seeded.tokens['sup']}"}
     try:
         async with TestClient(TestServer(app)) as client:
