@@ -101,3 +101,34 @@ async def test_schedule_refusals_list_and_cancel(api, pool) -> None:  # type: ig
                                           ("cancelled", "cancelled by sup")]
     items = (await (await client.get("/api/obligations?state=open", headers=op)).json())["items"]
     assert next(i for i in items if i["id"] == ob)["scheduled"] == []
+
+
+async def test_a_call_back_closed_since_is_not_placed(pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler at the scheduled time: the call back was cancelled meanwhile (a wrong
+    number): not placed, nothing dialled or recorded as an attempt; one still open is tried
+    (no PBX here: it waits a minute, as before)."""
+    from service.compliance.scheduler import RETRY, ScheduledCallbacks, schedule
+    from tests.replaying import config_for
+
+    seeded = await seed(pool)
+    cancelled, still_open = seeded.obligations["KSL"][1], seeded.obligations["KSL"][2]
+    at = datetime(2026, 6, 11, 10, 0, tzinfo=TOKYO)
+    async with pool.acquire() as conn:
+        ids = [await schedule(conn, obligation_id=ob, client="KSL",
+                              callee_e164=await conn.fetchval(
+                                  "SELECT caller_e164 FROM callback_obligations WHERE id = $1",
+                                  ob),
+                              operator="201", requested_by="op", run_at=at)
+               for ob in (cancelled, still_open)]
+        await conn.execute("UPDATE callback_obligations SET state = 'cancelled', "
+                           "closed_at = $2 WHERE id = $1", cancelled, at)
+    pbx = config_for(tmp_path).pbxs[0]
+    worker = ScheduledCallbacks(pool, lambda: (pbx, None), clock=lambda: at)
+    assert await worker.run_once() == 2
+    async with pool.acquire() as conn:
+        rows = {r["id"]: r for r in await conn.fetch("SELECT * FROM scheduled_callbacks")}
+        decisions = await conn.fetch("SELECT callee_e164 FROM outbound_decisions")
+    assert (rows[ids[0]]["state"], rows[ids[0]]["last_reason"]) == \
+        ("cancelled", "not placed: the call back is cancelled")
+    assert (rows[ids[1]]["state"], rows[ids[1]]["run_at"]) == ("pending", at + RETRY)
+    assert all(d["callee_e164"] != rows[ids[0]]["callee_e164"] for d in decisions)
