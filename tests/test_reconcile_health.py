@@ -97,6 +97,12 @@ async def test_differences_and_a_stopped_reconciler_are_in_healthz(
             assert (state["unknown_calls"], state["differences"], state["stopped"]) == \
                 (1, 1, False)
             assert not [a for a in body["alerts"] if a["kind"].startswith("reconcile")]
+            # The supervisor page's list names the call's client and its zone (the page
+            # shows the difference's times in it).
+            listed = await (await client.get("/api/reconcile", headers=sup)).json()
+            [difference] = listed["differences"]
+            assert (difference["linkedid"], difference["client"], difference["timezone"]) == \
+                ("1795346999.7", "KSL", "Asia/Tokyo")
 
             clock.fixed = T0 + timedelta(seconds=150)  # past the 120 s settle window
             body = await health(503)
