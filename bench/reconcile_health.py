@@ -51,11 +51,7 @@ PASS_COUNT = ("SELECT count(*) FROM calls WHERE pbx_id = $1 AND outcome = 'unkno
 
 async def ensure(server_url: str, calls: int, unknown: int, differences: int) -> str:
     layout = f"{LAYOUT} calls={calls} unknown={unknown} differences={differences}"
-
-    async def is_current(conn: asyncpg.Connection) -> bool:
-        return bool(await conn.fetchval("SELECT obj_description('calls'::regclass)") == layout)
-
-    url, kept = await benchdb.kept_or_new(server_url, BENCH_DB, is_current)
+    url, kept = await benchdb.kept_with_layout(server_url, BENCH_DB, layout)
     if kept:
         return url
     conn = await asyncpg.connect(url)
