@@ -1,6 +1,7 @@
 """The wallboard's banner shows continuous reconciliation's alerts (from GET /api/status), in
 Japanese and English: a difference left past the settle window, and the reconciler stopped
-reading.  Debian's Chromium driven by Playwright, against the running service."""
+reading; and a difference is resolved on the /reconcile page.  Debian's Chromium driven by
+Playwright, against the running service."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from service.app import PIPELINES
+from service.app import PIPELINES, create_app, database_ctx, web_ctx
 from service.clock import SettableClock
 from service.status import RECONCILE_WORKER
 from tests.live_asterisk import free_port
@@ -18,7 +19,7 @@ from tests.test_browser import CHROMIUM, browser  # noqa: F401  (the fixture)
 from tests.test_browser_pages import open_as
 from tests.test_reconcile_health import T0, reconciling_app
 from tests.waiting import eventually
-from tests.webapp import seed
+from tests.webapp import seed, web_config
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium")]
@@ -63,3 +64,41 @@ async def test_reconcile_alerts_on_the_wallboard_banner(browser, pool, db_url,  
     finally:
         await runner.cleanup()
         await ami.close()
+
+
+async def test_a_difference_is_resolved_on_the_reconcile_page(browser, pool, db_url,  # noqa: F811
+                                                              tmp_path) -> None:
+    """The supervisor's /reconcile page: a difference's times in its call's client's zone
+    (New York here), resolved with what was done; shown resolved by whom."""
+    seeded = await seed(pool)
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE clients SET timezone = 'America/New_York' WHERE code = 'MDC'")
+        await conn.execute(
+            """INSERT INTO reconcile_differences (pbx_id, kind, linkedid, detail, started_at,
+                   first_seen) VALUES ('pbx1', 'missing_in_cdr', $1, 'no CDR row', $2, $2)""",
+            seeded.linkedids["MDC"], T0)
+    app = create_app(web_config(tmp_path, db_url), [database_ctx, web_ctx])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    web_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", web_port).start()
+    try:
+        base = f"http://127.0.0.1:{web_port}"
+        page = await open_as(browser, base, "sup", "ja")
+        await page.goto(f"{base}/reconcile")
+        row = page.locator("#differences tbody tr").first
+        await row.locator("form.resolve").wait_for(timeout=10_000)
+        cells = await row.locator("td").all_inner_texts()
+        # 2026-11-22 03:00 UTC is 22:00 the day before in New York (EST).
+        assert cells[1] == "MDC" and cells[4].startswith("2026/11/21 22:00:00")
+        await row.locator("input").fill("PBX の再起動で CDR が失われた")
+        await row.locator("button").click()
+        await page.wait_for_selector("#differences .resolved", timeout=10_000)
+        text = await page.inner_text("#differences .resolved")
+        assert text.startswith("解決済み resolved: sup ")
+        assert text.endswith("PBX の再起動で CDR が失われた")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT resolved_by FROM reconcile_differences") == "sup"
+        assert page.errors == []
+    finally:
+        await runner.cleanup()

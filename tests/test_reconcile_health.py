@@ -123,6 +123,30 @@ async def test_differences_and_a_stopped_reconciler_are_in_healthz(
             assert len(stopped) == 1 and body["reconcile"][0]["stopped"] is True
             assert "no pass succeeded for 10861 s" in stopped[0]["message"]
 
+            # A supervisor resolves the difference, saying what was done: its alert goes at
+            # once; a pass that finds it again keeps it resolved.
+            resolution = {"pbx_id": "pbx1", "kind": difference["kind"],
+                          "linkedid": "1795346999.7", "note": "CDR lost in a PBX restart"}
+            op = {"Authorization": f"Bearer {seeded.tokens['op']}"}
+            url = "/api/reconcile/resolve"
+            assert (await client.post(url, headers=op, json=resolution)).status == 403
+            no_note = {k: v for k, v in resolution.items() if k != "note"}
+            assert (await client.post(url, headers=sup, json=no_note)).status == 400
+            assert (await client.post(url, headers=sup, json={**resolution, "kind": "outcome"})
+                    ).status == 404
+            assert (await client.post(url, headers=sup, json=resolution)).status == 200
+            assert (await client.post(url, headers=sup, json=resolution)).status == 409
+            body = await health(503)
+            assert [a["kind"] for a in body["alerts"]] == ["reconcile_stopped"]
+            await worker.run_once()  # the records are still missing: found again
+            body = await health(200)
+            assert body["reconcile"][0]["differences"] == 0
+            listed = await (await client.get("/api/reconcile", headers=sup)).json()
+            [difference] = listed["differences"]
+            assert (difference["resolved_by"], difference["resolved_note"]) == \
+                ("sup", "CDR lost in a PBX restart")
+            assert listed["state"]["differences"] == 0 and listed["state"]["ok"]
+
             # Asterisk's records arrive; one pass settles the call: healthy again.
             cdr.write_text(cdr_line("1795346999.7", START))
             epoch = int(STARTED.timestamp())

@@ -1,7 +1,7 @@
 """Retention of what issue 13 added: the outbound policy's evidence (outbound_decisions),
 scheduled call backs that are over, and the copies of Asterisk's CDR and queue_log the
 reconciler reads go with the client's purge (a dry run counts exactly that); nothing an open
-call back or a difference left by reconciliation still needs is deleted."""
+call back or an unresolved difference left by reconciliation still needs is deleted."""
 
 from __future__ import annotations
 
@@ -61,11 +61,16 @@ async def test_purge_keeps_what_is_still_needed(pool) -> None:  # type: ignore[n
         await _call(conn, "C", "KSL", OLD, ["c.1"])              # an open call back lists it
         await _call(conn, "D", "KSL", RECENT, ["d.1"])           # inside the period
         await _call(conn, "E", "MDC", OLD, ["e.1"])              # MDC keeps everything
+        await _call(conn, "F", "KSL", OLD, ["f.1"])              # its difference resolved
         await conn.execute("INSERT INTO cdr (pbx_id, uniqueid, start) VALUES ('', 'x.1', $1)",
                            OLD.replace(tzinfo=None))           # no call in the ledger
         await conn.execute(
             "INSERT INTO reconcile_differences (pbx_id, kind, linkedid, detail) "
             "VALUES ('pbx1', 'unsettled', 'B', 'still unknown')")
+        await conn.execute(
+            "INSERT INTO reconcile_differences (pbx_id, kind, linkedid, detail, resolved_at, "
+            "resolved_by, resolved_note) VALUES ('pbx1', 'missing_in_cdr', 'F', 'no CDR', "
+            "$1, 'sup', 'checked')", OLD)
         owed = await conn.fetchval(
             """INSERT INTO callback_obligations (client, caller_e164, caller_number, state,
                    reason, opened_at, due_at) VALUES ('KSL', $1, '09000000077', 'open',
@@ -88,13 +93,13 @@ async def test_purge_keeps_what_is_still_needed(pool) -> None:  # type: ignore[n
                 await _scheduled(conn, "MDC", "failed", OLD, None)]
 
         [dry] = await purge(conn, NOW, dry_run=True, actor="test")
-        assert await conn.fetchval("SELECT count(*) FROM cdr") == 7
+        assert await conn.fetchval("SELECT count(*) FROM cdr") == 8
         [done] = await purge(conn, NOW, dry_run=False, actor="test")
         assert dry.rows == done.rows
         assert {k: done.rows[k] for k in ("outbound_decisions", "scheduled_callbacks", "cdr",
                                            "queue_log", "calls")} == \
-            {"outbound_decisions": 1, "scheduled_callbacks": 2, "cdr": 2, "queue_log": 2,
-             "calls": 1}
+            {"outbound_decisions": 1, "scheduled_callbacks": 2, "cdr": 3, "queue_log": 3,
+             "calls": 2}
         calls = [r["linkedid"] for r in await conn.fetch("SELECT linkedid FROM calls "
                                                          "ORDER BY linkedid")]
         assert calls == ["B", "C", "D", "E"]
@@ -113,4 +118,4 @@ async def test_purge_keeps_what_is_still_needed(pool) -> None:  # type: ignore[n
         left = [r["id"] for r in await conn.fetch("SELECT id FROM scheduled_callbacks "
                                                   "ORDER BY id")]
         assert left == kept and not set(gone) & set(left)
-        assert await conn.fetchval("SELECT count(*) FROM reconcile_differences") == 1
+        assert await conn.fetchval("SELECT count(*) FROM reconcile_differences") == 2

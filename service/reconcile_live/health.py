@@ -23,7 +23,7 @@ class PbxReading:
     last_ok: datetime | None       # the last pass that succeeded
     error: str | None              # why the last pass failed (None: it succeeded)
     unknown_calls: int             # still unknown after the settle window (last pass)
-    differences: int               # left in reconcile_differences
+    differences: int               # left in reconcile_differences, not resolved
     oldest: datetime | None        # the oldest difference's first_seen
 
 
@@ -41,7 +41,8 @@ async def read_health(conn: asyncpg.Connection, pbx_ids: list[str], now: datetim
         "WHERE pbx_id = ANY ($1)", pbx_ids)}
     left = {r["pbx_id"]: r for r in await conn.fetch(
         """SELECT pbx_id, count(*) AS n, min(first_seen) AS oldest
-           FROM reconcile_differences WHERE pbx_id = ANY ($1) GROUP BY pbx_id""",
+           FROM reconcile_differences WHERE pbx_id = ANY ($1) AND resolved_at IS NULL
+           GROUP BY pbx_id""",
         pbx_ids)}
     pbxs = {}
     for pbx_id in pbx_ids:

@@ -9,9 +9,10 @@ import asyncpg
 
 # A call is kept, whatever its age, while an open call back still needs it (it is one of the
 # missed calls the obligation lists) or continuous reconciliation left a difference about it
-# (the supervisor must still be able to see what the ledger says).
+# that nobody resolved yet (the supervisor must still be able to see what the ledger says).
 _CALL_NEEDED = """(EXISTS (SELECT 1 FROM reconcile_differences d
-                WHERE d.pbx_id = {c}.pbx_id AND d.linkedid = {c}.linkedid)
+                WHERE d.pbx_id = {c}.pbx_id AND d.linkedid = {c}.linkedid
+                  AND d.resolved_at IS NULL)
         OR EXISTS (SELECT 1 FROM obligation_calls oc
                    JOIN callback_obligations o ON o.id = oc.obligation_id
                    WHERE oc.pbx_id = {c}.pbx_id AND oc.linkedid = {c}.linkedid

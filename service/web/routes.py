@@ -140,6 +140,11 @@ ENDPOINTS = (*ENDPOINTS, Endpoint(
     "Schedule the call back for a time (placed then, under the same outbound policy)",
     body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
 ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/reconcile/resolve", api_reconcile.resolve_difference,
+    "Mark a reconciliation difference resolved (who and why are kept)",
+    body={"pbx_id": "the PBX", "kind": "the difference's kind", "linkedid": "the call",
+          "note": "what was done (required)"}))
+ENDPOINTS = (*ENDPOINTS, Endpoint(
     "POST", "/api/scheduled/{scheduled_id}/cancel", api_callbacks.cancel_scheduled,
     "Cancel a scheduled call back that has not been placed yet"))
 

@@ -11,8 +11,16 @@ ALTER TABLE reconcile_runs
 -- small index, not the calls table (outcome 'unknown' implies direction 'inbound').
 CREATE INDEX calls_unknown ON calls (pbx_id, started_at) WHERE outcome = 'unknown';
 
--- The differences left, by age (the alert counts those older than the settle window).
-CREATE INDEX reconcile_differences_age ON reconcile_differences (pbx_id, first_seen);
+-- A difference a supervisor has looked at and resolved (who, when, why: kept as evidence);
+-- a pass that finds it again keeps it resolved.  Only unresolved ones raise the alert.
+ALTER TABLE reconcile_differences
+    ADD COLUMN resolved_at   timestamptz,
+    ADD COLUMN resolved_by   text,
+    ADD COLUMN resolved_note text;
+
+-- The differences left, by age (the alert looks at the oldest unresolved one).
+CREATE INDEX reconcile_differences_age ON reconcile_differences (pbx_id, first_seen)
+    WHERE resolved_at IS NULL;
 
 -- Retention (service/retention): Asterisk's copies and the evidence are purged by time.
 CREATE INDEX cdr_start ON cdr (start);
