@@ -254,12 +254,16 @@ async def web_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def smtp_settings(config: Config) -> SmtpSettings:
+    return SmtpSettings(host=config.smtp_host, port=config.smtp_port,
+                        sender=config.smtp_sender, username=config.smtp_username or None,
+                        password=config.smtp_password or None, starttls=config.smtp_starttls)
+
+
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Call-back obligations from the ledger, and delivery of messages to clients."""
     config = app[CONFIG]
-    smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
-                        sender=config.smtp_sender, username=config.smtp_username or None,
-                        password=config.smtp_password or None, starttls=config.smtp_starttls)
+    smtp = smtp_settings(config)
     callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s,
                                clock=app[CLOCK])
     deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
@@ -350,10 +354,25 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
+async def callee_messages_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Messages to callees, sent when the policy allows (held outside the window)."""
+    from service.compliance.callee_messages import CalleeMessageWorker
+
+    config = app[CONFIG]
+    worker = CalleeMessageWorker(app[POOL], smtp_settings(config), clock=app[CLOCK],
+                                 fax_gateway=config.fax_gateway)
+    task = asyncio.create_task(keep_running("callee-messages", worker.run),
+                               name="callee-messages")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
                                            agi_ctx, workers_ctx, metrics_ctx, reports_ctx,
-                                           reconcile_ctx, clients_file_ctx, scheduler_ctx]
+                                           reconcile_ctx, clients_file_ctx, scheduler_ctx,
+                                           callee_messages_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

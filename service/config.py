@@ -96,6 +96,9 @@ class Config:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # Faxes to callees go as e-mail to this gateway address ({national} or {e164} is the
+    # fax number), e.g. "{national}@fax.example.jp"; empty: no fax (docs/compliance.md).
+    fax_gateway: str = ""
     # 受電報告 deliveries: attempts before a delivery is marked failed (backoff 30 s .. 1 h).
     delivery_max_attempts: int = 10
     delivery_http_timeout_s: float = 10.0

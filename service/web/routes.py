@@ -20,6 +20,7 @@ from service.store import web_sql
 from service.web import (
     api_admin,
     api_callbacks,
+    api_callee_messages,
     api_calls,
     api_reconcile,
     api_session,
@@ -139,6 +140,22 @@ ENDPOINTS = (*ENDPOINTS, Endpoint(
     "POST", "/api/obligations/{obligation_id}/schedule", api_callbacks.schedule_call_back,
     "Schedule the call back for a time (placed then, under the same outbound policy)",
     body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
+# Messages to callees (e-mail, fax) under the same outbound policy (issue 13).
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/callee-messages", api_callee_messages.send_message,
+    "Send a message to a callee by e-mail or fax: held outside the callee's calling window, "
+    "refused for do-not-call, every check recorded",
+    body={"channel": "email | fax", "subject": "one line", "body": "the text",
+          "email": "channel email: the callee's address",
+          "obligation": "a call back's id (gives client and callee)",
+          "client": "client code (without obligation)",
+          "callee": "the callee's phone or fax number (without obligation)"}), Endpoint(
+    "GET", "/api/callee-messages", api_callee_messages.list_messages,
+    "Messages to callees, newest first (state, last check's reason)",
+    query=(("client", "client code"), ("state", "pending | held | sent | refused | failed | "
+                                       "cancelled"), *PAGE)), Endpoint(
+    "POST", "/api/callee-messages/{message_id}/cancel", api_callee_messages.cancel_message,
+    "Cancel a message that has not left yet"))
 
 
 def openapi() -> dict[str, Any]:
