@@ -146,6 +146,9 @@ class Config:
     # TrueType font with Japanese glyphs (empty: found by name, e.g. IPAexGothic), and how
     # often the report scheduler and push worker look for work.
     company_name: str = ""
+    # The answering company's own calendar (per-operator monthly figures); clients' reports
+    # use each client's timezone.
+    company_timezone: str = "Asia/Tokyo"
     report_font: str = ""
     report_interval_s: float = 30.0
     # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
@@ -273,8 +276,22 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if not 0 < config.http_fd_share < 1:
         raise ConfigError("http_fd_share: must be between 0 and 1")
+    _check_zone("company_timezone", config.company_timezone)
+    for pbx in config.pbxs:
+        _check_zone(f"[[pbx]] {pbx.pbx_id} clock_tz", pbx.clock_tz)
     if config.database_url:
         check_database_url(config.database_url)
+
+
+def _check_zone(name: str, zone: str) -> None:
+    """A time-zone name the zone database knows (a typo would put every time off)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{name}: {zone!r} is not a time zone (e.g. Asia/Tokyo, UTC)") \
+            from exc
 
 
 def check_database_url(url: str) -> None:

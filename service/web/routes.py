@@ -111,6 +111,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Monthly client report (one client, or every client as JSON for staff)",
              query=(("month", "YYYY-MM, client's time zone"), ("client", "client code"),
                     ("format", "json | csv | xlsx | html | pdf"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/reports/operators", api_reports.operators,
+             "Per-operator figures of a month (answered, talk, logged in, paused by reason, "
+             "手上げ, complaints naming them, dials, dispositions); staff only",
+             query=(("month", "YYYY-MM in company_timezone"), ("format", "json | csv"))),
     Endpoint("GET", "/api/reports/chart", api_reports.chart,
              "A monthly report's chart as PNG",
              query=(("month", "YYYY-MM"), ("client", "client code"),
