@@ -151,7 +151,8 @@ def test_the_call_back_context_must_exist_and_dial(etc: Path) -> None:
 
 
 GUARD_GOSUB = " same => n,Gosub(orikaeshi-outbound-guard,s,1(${EXTEN}))\n"
-OUTSIDE_DIAL = " same => n,Dial(${ORIKAESHI_OUTSIDE_PREFIX}${EXTEN}${ORIKAESHI_OUTSIDE_SUFFIX},45)\n"
+OUTSIDE_DIAL = (" same => n,Dial(${ORIKAESHI_OUTSIDE_PREFIX}${EXTEN}"
+                "${ORIKAESHI_OUTSIDE_SUFFIX},45)\n")
 
 
 def _line_of(path: Path, text: str) -> int:
