@@ -10,7 +10,12 @@ real database.
 * A number on the client's do-not-call list is refused on the handset, by click-to-call
   (the Originate is never sent) and as a scheduled call back.
 * The service unreachable: the dial is refused (fail closed) with the "cannot check" prompt.
+* The same on the shipped files, installed as an admin would (extensions.conf.sample and
+  every include): a handset's outside dial through [orikaeshi-phones] and the shipped
+  [orikaeshi-outbound] is refused at 22:30 and put through at 10:00, and the ledger has an
+  outbound call only for the one that was dialled.
 
+The guard's FastAGI route is served as ``orikaeshi serve`` wires it (tests/outbound_live.py).
 Run when ``ASTERISK_BIN`` gives a binary; skipped otherwise.
 """
 
