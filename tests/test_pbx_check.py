@@ -83,6 +83,11 @@ def test_include_for_moves_only_the_gosub() -> None:
         in for_20
     # Written back for 22 it is the shipped file again (after its header line).
     assert include_for(for_20, 22).split("\n", 1)[1] == text
+    # The call-back context keeps its guard before its Dial on every release, and the
+    # guard's own file has nothing that differs between releases.
+    assert "Gosub(orikaeshi-outbound-guard,s,1(${EXTEN}))\n same => n,Dial(" in for_20
+    guard = (REPO_ROOT / "dialplan" / "outbound-guard.conf").read_text()
+    assert include_for(guard, 20).split("\n", 1)[1] == guard
 
 
 def test_unsupported_and_unknown_versions_are_refused(etc: Path) -> None:
