@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -271,7 +272,8 @@ async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Conf
 
 def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
                          ) -> str:
-    """extensions.conf of a live test: the include, the fallback map, simulated operators
+    """extensions.conf of a live test: the include, the fallback map, the outbound guard
+    (its FastAGI route is the test's to serve), simulated operators
     in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
     (dialled in ``outside``; [test-outside] is always busy)."""
     return f"""[general]
@@ -285,6 +287,7 @@ ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
 
 #include orikaeshi.conf
 #include orikaeshi-fallback.conf
+#include {REPO / "dialplan" / "outbound-guard.conf"}
 
 ; simulated operators: answer after a second, then talk
 [test-operators]
@@ -316,3 +319,10 @@ async def booted_control(pbx: LiveAsterisk, events: list[AmiMessage]) -> AsyncIt
             await control.logged_in.wait()
             await booted.wait()
         yield control
+
+
+def dump(path: Path, events: list[AmiMessage]) -> None:
+    """Kept beside the PBX's logs for whoever reads a failure."""
+    with path.open("w") as out:
+        for event in events:
+            out.write(json.dumps(dict(event), ensure_ascii=False) + "\n")

@@ -17,7 +17,7 @@ SAMPLE_CLIENTS = REPO_ROOT / "deploy" / "clients.sample.yaml"
 SAMPLE_CONFIG = REPO_ROOT / "deploy" / "orikaeshi.toml.sample"
 SAMPLES = ("extensions", "queues", "manager", "cdr", "musiconhold", "features")
 INCLUDES = ("orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
-            "handraise.conf", "recording.conf", "presence.conf")
+            "handraise.conf", "recording.conf", "presence.conf", "outbound-guard.conf")
 
 
 def sample_pbx() -> PbxConfig:

@@ -78,6 +78,8 @@ def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None
     for name in SEGMENTS:  # the shipped segments, but no per-client prompt
         (sounds / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "dialplan" / "sounds" / f"{name}.wav", sounds / f"{name}.wav")
+    # The outbound guard's refusal: the operator would hear nothing before the hang-up.
+    (sounds / "orikaeshi" / "outbound-refused-hours.wav").unlink()
     queues = (REPO / "dialplan" / "queues.conf.sample").read_text().replace("[q-mdc]",
                                                                             "[q-mdc-old]")
     etc = etc_with(tmp_path, queues)
@@ -91,6 +93,8 @@ def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None
     assert any(line.startswith("DID 0120987654 (WSH) has no fallback route") for line in lines)
     assert any(line.startswith("prompt custom/whisper-ksl has no audio file") for line in lines)
     assert not any("orikaeshi/repeat-caller" in line for line in lines)
+    assert any(line.startswith("prompt orikaeshi/outbound-refused-hours has no audio file")
+               for line in lines), lines
     # Asterisk's core sounds are not there either: the repeat whisper's numbers are named.
     assert any(line.startswith("Asterisk's core sounds digits/1, digits/2, ") and
                "digits/90 are not under" in line for line in lines), lines

@@ -42,7 +42,9 @@ def add_commands(sub: Any) -> None:
                                               "the PBX's Asterisk release")
     include.add_argument("--file", default="orikaeshi.conf",
                          help="which dialplan/ file: orikaeshi.conf (default) or "
-                              "safetynet.conf, the two with a Queue() naming the member Gosub")
+                              "safetynet.conf, the two with a Queue() naming the member Gosub "
+                              "(the other files, outbound-guard.conf too, are the same on "
+                              "every release: copy them as they are)")
     include.add_argument("--asterisk-version", help="e.g. 20.20.1 (default: ask the PBX "
                                                     "over AMI)")
     include.add_argument("--pbx", help="pbx_id of the configuration (default: the first)")
