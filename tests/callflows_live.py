@@ -45,8 +45,8 @@ orikaeshi_escalate => *9,self,Gosub(orikaeshi-escalate-menu,s,1)
 orikaeshi_handraise => *8,self,Gosub(orikaeshi-handraise,s,1)
 """
 
-# app_confbridge does not load without its file; the default profiles are enough.
-CONFBRIDGE = "[general]\n[default_bridge]\ntype = bridge\n[default_user]\ntype = user\n"
+# app_confbridge does not load without its file: the one the admin copies.
+CONFBRIDGE = (REPO / "dialplan" / "confbridge.conf.sample").read_text(encoding="utf-8")
 
 
 RELEASE_RENDERED = ("orikaeshi.conf", "safetynet.conf")
@@ -133,8 +133,6 @@ def install_prompts(pbx: LiveAsterisk) -> None:
     # Music on hold: any audio will do (a class with no files is disabled).
     shutil.copy(REPO / "dialplan" / "sounds" / "orikaeshi" / "escalation-menu.wav",
                 pbx.root / "data" / "moh" / "hold.wav")
-    for digit in range(0, 21):
-        silent_prompt(pbx.sounds / "digits" / f"{digit}.wav")
 
 
 @contextlib.asynccontextmanager

@@ -32,8 +32,8 @@ MUST_READ = (v.ACTION, v.QUEUE, v.QUEUE_TIMEOUT, v.OVERFLOW_QUEUE, v.OVERFLOW_TI
 _USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SET = re.compile(r"Set\(([A-Za-z_][A-Za-z0-9_]*)=")
 AUDIO = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".WAV")
-# What [orikaeshi-repeat-whisper] plays for the call's number (1..20, then tens and units).
-CORE_DIGITS = tuple(f"digits/{n}" for n in (*range(1, 21), *range(30, 100, 10)))
+# No core sounds (digits/<n>) are demanded: the repeat whisper is one pre-generated Japanese
+# prompt per count (orikaeshi/repeat-2..20, repeat-many), listed by needed_prompts.
 
 
 def _has_audio(sounds: Path, name: str) -> bool:
@@ -97,12 +97,6 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
             if queue not in present:
                 problems.append(f"queue {queue} ({who}) is not in queues.conf")
     if sounds is not None:
-        missing = [name for name in CORE_DIGITS if not _has_audio(sounds, name)]
-        if missing:
-            problems.append(f"Asterisk's core sounds {', '.join(missing)} are not under "
-                            f"{sounds}: the repeat caller's whisper says the call's number "
-                            "with them (install Asterisk's core sounds, e.g. "
-                            "asterisk-core-sounds-en-wav)")
         for prompt in needed_prompts(directory):
             if not _has_audio(sounds, prompt.name):
                 problems.append(f"prompt {prompt.name} has no audio file under {sounds} "
