@@ -2,7 +2,8 @@
 
 Checks that the include uses exactly the variable names of agi/variables.py (a typo such as
 ``${ROUTE_QEUE}`` would silently read as empty), that every DID has a fallback route, that
-every queue exists in queues.conf, and that every prompt file is there.
+every queue exists in queues.conf, that every prompt file is there, and that each client
+queue's ``wrapuptime`` is the clients file's ``wrapup`` (:func:`check_wrapup`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 from pathlib import Path
 
 from agi import variables as v
+from service.callflows.presence import WRAPUP_INCLUDE, wrapup_times
 from service.clients.model import Directory
+from service.dialplan.asterisk_conf import ConfFile
 from service.dialplan.prompts import check_prompts, needed_prompts
 
 # Names the dialplan may use that are not ours: Asterisk's own variables and functions,
@@ -104,4 +107,39 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
         # A prompt whose length does not fit its text (espeak reading kanji as English
         # words), a whisper too long to keep the caller waiting, a format to transcode.
         problems += check_prompts(directory, sounds)
+    return problems
+
+
+def check_wrapup(directory: Directory, queues: ConfFile) -> list[str]:
+    """Each client queue's after-call work as Asterisk will read queues.conf (includes
+    followed) against the clients file's ``wrapup``: a client with a wrap-up whose queue has
+    none (queues.conf lacks ``#include orikaeshi-wrapup.conf``) or another value, and a
+    value left in orikaeshi-wrapup.conf for a queue whose clients no longer set one.
+    Queues missing from queues.conf are :func:`check_directory`'s business."""
+    fix = f"orikaeshi dialplan wrapup --out {queues.path.parent / WRAPUP_INCLUDE}"
+    wanted = wrapup_times(directory)
+    owners: dict[str, str] = {}
+    for client in sorted(directory.clients.values(), key=lambda c: c.code):
+        for queue in (client.queue, client.skill_queue):
+            if queue:
+                owners.setdefault(queue, client.code)
+    problems = []
+    for queue, code in sorted(owners.items()):
+        if queue not in queues.sections:
+            continue
+        line = queues.effective(queue, "wrapuptime")
+        value = line.value.strip() if line else "0"
+        want = wanted.get(queue)
+        if want is None:
+            if line is not None and line.path.name == WRAPUP_INCLUDE and value != "0":
+                problems.append(f"{line.where}: [{queue}] wrapuptime = {value}, but no client "
+                                f"of {queue} ({code}) sets a wrapup any more: run `{fix}`")
+        elif line is None:
+            problems.append(f"{queues.sections[queue]}: [{queue}] has no wrapuptime but the "
+                            f"clients file gives {code} wrapup {want}s: queues.conf lacks "
+                            f"`#include {WRAPUP_INCLUDE}` at its end (write it with `{fix}`)")
+        elif value != str(want):
+            problems.append(f"{line.where}: [{queue}] wrapuptime = {value} but the clients "
+                            f"file gives {code} wrapup {want}s: run `{fix}` (and keep "
+                            f"`#include {WRAPUP_INCLUDE}` last in queues.conf)")
     return problems
