@@ -8,6 +8,10 @@ the supervisor is released).  A third call, to MDC's operator 202, is put on hol
 the page's button does it (the bridged caller from the PBX, then the hold) and handed back.
 Hold and help times are in the handraise rows and in the ledger
 (calls.hold_s / help_s), every step is in the audit, and the wallboard alert was raised.
+
+Listen mode: nobody answers the alert; the supervisor presses listen and their phone joins
+the room muted (ConfbridgeList says Muted: Yes), whispers (No), listens again (Yes), then
+takes over (the caller joins, the supervisor is unmuted, the operator released).
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ from tests.live_asterisk import asterisk_binary, live_clients
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
 
-PHONES = """
+# 201 answers a caller, then presses *8 (手上げ); rung back into the consult room by the
+# service (caller ID 201), it answers and stays.
+OPERATOR_201 = """
 [test-operators]
-; 201 answers a caller, then presses *8 (手上げ); rung back into the consult room by the
-; service (caller ID 201), it answers and stays.
 exten => 201,1,Answer()
  same => n,GotoIf($["${CALLERID(num)}" = "201"]?consult)
  same => n,Wait(2)
@@ -46,6 +50,8 @@ exten => 201,1,Answer()
  same => n,Hangup()
  same => n(consult),Wait(60)
  same => n,Hangup()
+"""
+PHONES = OPERATOR_201 + """\
 ; 202 answers and stays: its caller is put on hold from the page (POST /api/handraise).
 exten => 202,1,Answer()
  same => n,Wait(60)
@@ -150,17 +156,7 @@ async def test_hold_then_take_over_and_hold_then_hand_back(pool, tmp_path: Path)
         ("09055550000", by_page["hold_s"], by_page["help_s"])]
 
 
-LISTEN_PHONES = """
-[test-operators]
-; 201 answers a caller, then presses *8; rung back into the consult room, it stays.
-exten => 201,1,Answer()
- same => n,GotoIf($["${CALLERID(num)}" = "201"]?consult)
- same => n,Wait(2)
- same => n,SendDTMF(*8)
- same => n,Wait(60)
- same => n,Hangup()
- same => n(consult),Wait(60)
- same => n,Hangup()
+LISTEN_PHONES = OPERATOR_201 + """\
 ; 301, a supervisor away from the phone when the alert rings; the call the service makes
 ; when the supervisor presses listen on the page ("手上げ聴取 201") is answered.
 exten => 301,1,GotoIf($[${REGEX("聴取" ${CALLERID(name)})}]?listen)

@@ -201,6 +201,20 @@ async def _answer(ami: AmiClient, action: dict[str, str]) -> tuple[bool, str]:
     return getattr(answer, "response", "") == "Success", getattr(answer, "message", "")
 
 
+async def _open(conn: asyncpg.Connection, handraise_id: int, action: str,
+                allowed: tuple[str, ...]) -> asyncpg.Record:
+    """The handraise a decision or a listen / whisper is about: it exists and is open."""
+    if action not in allowed:
+        raise HandraiseError(f"action must be one of {', '.join(allowed)}")
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM handraises WHERE id = $1", handraise_id)
+    if row is None:
+        raise HandraiseError(f"no handraise {handraise_id}")
+    if row["ended_at"] is not None:
+        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    return row
+
+
 async def supervise(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
                     handraise_id: int, action: str, actor: str, phone: str | None,
                     at: datetime) -> dict[str, Any]:
@@ -211,13 +225,7 @@ async def supervise(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
     acting user's extension) into the room muted, and that phone becomes the helper when
     it answers (the ``joined`` step); whisper needs someone in the room.
     """
-    if action not in SUPERVISE:
-        raise HandraiseError(f"action must be one of {', '.join(SUPERVISE)}")
-    row = await conn.fetchrow("SELECT * FROM handraises WHERE id = $1", handraise_id)
-    if row is None:
-        raise HandraiseError(f"no handraise {handraise_id}")
-    if row["ended_at"] is not None:
-        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    row = await _open(conn, handraise_id, action, SUPERVISE)
     channel = row["supervisor_channel"]
     if channel is None:
         if action == "whisper":
@@ -251,13 +259,7 @@ async def supervise(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
 async def decide(ami: AmiClient, conn: asyncpg.Connection, handraise_id: int, action: str,
                  actor: str, at: datetime) -> dict[str, Any]:
     """Take over (the caller to the supervisor) or hand back (the caller to the operator)."""
-    if action not in ACTIONS:
-        raise HandraiseError(f"action must be one of {', '.join(ACTIONS)}")
-    row = await conn.fetchrow("SELECT * FROM handraises WHERE id = $1", handraise_id)
-    if row is None:
-        raise HandraiseError(f"no handraise {handraise_id}")
-    if row["ended_at"] is not None:
-        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    row = await _open(conn, handraise_id, action, ACTIONS)
     leaving = row["operator_channel"] if action == "take_over" else row["supervisor_channel"]
     if action == "take_over" and row["supervisor_channel"] is None:
         raise HandraiseError("no supervisor has joined yet: nobody to take the caller over")
