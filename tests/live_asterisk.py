@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -270,25 +270,36 @@ async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Conf
         yield control
 
 
+def extensions_head(agi_port: int | None, *, outside: str = "test-outside",
+                    includes: Sequence[str] = ("orikaeshi.conf", "orikaeshi-fallback.conf"),
+                    globals_extra: str = "") -> str:
+    """The head of a live test's extensions.conf: ``[general]`` as the sample has it; with
+    ``agi_port``, ``[globals]`` (the AGI there, outside numbers dialled as
+    Local/<number>@``outside``/n, then ``globals_extra`` lines) and the ``#include`` of each
+    of ``includes`` (a name in the PBX's etc, where LiveAsterisk writes orikaeshi.conf for
+    its release, or an absolute path).  The test's own contexts follow it."""
+    head = "[general]\nstatic = yes\nwriteprotect = yes\n\n"
+    if agi_port is None:
+        return head
+    lines = "".join(f"#include {name}\n" for name in includes)
+    return f"""{head}[globals]
+ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
+ORIKAESHI_OUTSIDE_PREFIX = Local/
+ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
+{globals_extra}
+{lines}
+"""
+
+
 def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
                          ) -> str:
     """extensions.conf of a live test: the include, the fallback map, the outbound guard
     (its FastAGI route is the test's to serve), simulated operators
     in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
     (dialled in ``outside``; [test-outside] is always busy)."""
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_OUTSIDE_PREFIX = Local/
-ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
-
-#include orikaeshi.conf
-#include orikaeshi-fallback.conf
-#include {REPO / "dialplan" / "outbound-guard.conf"}
-
+    return extensions_head(agi_port, outside=outside, includes=(
+        "orikaeshi.conf", "orikaeshi-fallback.conf",
+        str(REPO / "dialplan" / "outbound-guard.conf"))) + f"""\
 ; simulated operators: answer after a second, then talk
 [test-operators]
 exten => _X.,1,Ringing()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,6 @@ from service.dialplan.render import (
 from tests.pbx_files import (
     SAMPLE_CLIENTS,
     SAMPLE_CONFIG,
-    core_digits,
     edit,
     sample_etc,
     sample_pbx,
@@ -291,6 +291,24 @@ def test_every_queue_has_hold_music(etc: Path) -> None:
     assert "callers would wait in silence" in problems[0]
 
 
+def test_the_consult_room_needs_confbridge_loaded(etc: Path) -> None:
+    """handraise.conf joins ConfBridges (the consult room, the supervisor's muted listen):
+    without confbridge.conf app_confbridge does not load and the phones are hung up."""
+    (etc / "confbridge.conf").unlink()
+    only(check(etc), "confbridge.conf: ConfBridge: cannot be read, and "
+                     "[orikaeshi-handraise-room]", "copy dialplan/confbridge.conf.sample")
+    shutil.copy(REPO_ROOT / "dialplan" / "confbridge.conf.sample", etc / "confbridge.conf")
+    edit(etc / "confbridge.conf", "[default_user]\ntype = user", "[default_user]\ntype = bridge")
+    only(check(etc), "[default_user] type: is 'bridge'", "fix: type = user")
+    shutil.copy(REPO_ROOT / "dialplan" / "confbridge.conf.sample", etc / "confbridge.conf")
+    (etc / "modules.conf").write_text("[modules]\nautoload = yes\nnoload => app_confbridge.so\n")
+    only(check(etc), "modules.conf:3: noload => app_confbridge.so: ConfBridge() is not loaded")
+    # A dialplan without 手上げ with hold needs no confbridge.conf.
+    (etc / "confbridge.conf").unlink()
+    edit(etc / "extensions.conf", "#include handraise.conf\n", "")
+    assert check(etc) == []
+
+
 def test_outside_numbers_are_not_a_template_in_globals(etc: Path) -> None:
     """The include's old way, ORIKAESHI_FORWARD = PJSIP/${FORWARD_TO}@trunk, dialled
     PJSIP/@trunk: Asterisk expands [globals] at load time."""
@@ -329,7 +347,6 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     sounds = tmp_path / "sounds"
     made = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE_CLIENTS), "--out", str(sounds))
     assert made.returncode == 0, made.stderr
-    core_digits(sounds)
     common = ("dialplan", "check", "--clients", str(SAMPLE_CLIENTS), "--asterisk-etc",
               str(etc), "--sounds", str(sounds))
     good = orikaeshi(tmp_path, *common, "--asterisk-version", "22.5.0")

@@ -22,6 +22,8 @@ one line naming the file (and line), the setting, and the fix.  What each guards
   is an operator no screen, statistic or click-to-call can find.
 * hold music: every queue's ``musicclass`` exists, so a waiting caller never hears silence.
 * the include's ``Queue()`` member Gosub is where the PBX's Asterisk release reads it.
+* 手上げ with hold (handraise.conf): confbridge.conf exists and app_confbridge is loaded,
+  else every consult room (and the supervisor's listen) fails and the phones are hung up.
 """
 
 from __future__ import annotations
@@ -455,6 +457,43 @@ def check_music(queues: ConfFile | None, musiconhold: ConfFile | None, moh_path:
     return problems
 
 
+# The contexts of dialplan/handraise.conf that join a ConfBridge.
+HANDRAISE_ROOMS = ("orikaeshi-handraise-room", "orikaeshi-handraise-listen")
+
+
+def check_confbridge(extensions: ConfFile, confbridge: ConfFile | None,
+                     confbridge_path: Path, modules: ConfFile | None) -> list[str]:
+    """When handraise.conf is in the dialplan: app_confbridge must load (it does not
+    without its file) for the consult room and the supervisor's muted listen."""
+    users = [name for name in HANDRAISE_ROOMS if name in extensions.sections]
+    if not users:
+        return []
+    where = extensions.sections[users[0]]
+    problems = []
+    if confbridge is None:
+        problems.append(problem(
+            str(confbridge_path), "ConfBridge", f"cannot be read, and [{users[0]}] ({where}) "
+            "joins a ConfBridge: app_confbridge does not load without its file, so 手上げ's "
+            "consult room and the supervisor's listen would hang up the phones",
+            "copy dialplan/confbridge.conf.sample to it"))
+    else:
+        for kind, name in (("bridge", "default_bridge"), ("user", "default_user")):
+            line = confbridge.setting(name, "type")
+            if line is not None and line.value.strip() != kind:
+                problems.append(problem(
+                    line.where, f"[{name}] type", f"is {line.value!r}: the profile the "
+                    "consult room (and the listening supervisor's muted profile) is built on "
+                    "would be missing", f"type = {kind}"))
+    if modules is not None:
+        for line in modules.values("modules", "noload"):
+            if line.value.strip() in ("app_confbridge.so", "app_confbridge"):
+                problems.append(problem(line.where, "noload => app_confbridge.so",
+                                        "ConfBridge() is not loaded: 手上げ's consult room "
+                                        "and the supervisor's listen would fail",
+                                        "remove the line"))
+    return problems
+
+
 def check_release_of_include(include_text: str, include_path: Path,
                              facts: PbxFacts, given: str | None) -> list[str]:
     version = given or facts.asterisk_version
@@ -505,6 +544,8 @@ def check_pbx(pbx: PbxConfig, etc: Path, *, agi_port: int, config_name: str,
     problems += check_members(pbx, queues, extensions, facts.members, config_name)
     problems += check_music(queues, read_conf(etc / "musiconhold.conf", etc),
                             etc / "musiconhold.conf")
+    problems += check_confbridge(extensions, read_conf(etc / "confbridge.conf", etc),
+                                 etc / "confbridge.conf", read_conf(etc / "modules.conf", etc))
     where = extensions.sections.get(INBOUND)
     if where is not None:
         include_path = Path(where.rsplit(":", 1)[0])
