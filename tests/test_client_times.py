@@ -117,7 +117,25 @@ def test_reconcile_output_in_the_clients_zone() -> None:
                                      Difference("outcome", "1.2", "disagree", AT)])
     out = io.StringIO()
     with redirect_stdout(out):
-        print_findings(findings, 0, as_json=False, dry_run=True, zones={"1.1": NY})
+        print_findings(findings, 0, as_json=False, dry_run=True, zones={"1.1": NY},
+                       default_zone="Europe/London")
     assert out.getvalue().splitlines() == [
         "missing_in_cdr: 1.1 2026-07-01T10:00:00-04:00 no CDR row",
-        "outcome: 1.2 2026-07-01T23:00:00+09:00 disagree"]  # no client known: Japan's
+        "outcome: 1.2 2026-07-01T15:00:00+01:00 disagree"]  # no client known: the company's
+
+
+async def test_audit_rows_of_no_client_in_the_companys_zone(pool, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import dataclasses
+
+    from service.config import Config
+    from service.reports.commands import audit_command
+
+    async with pool.acquire() as conn:
+        await audit(conn, "sato", "report_view", None, "month=2026-06")
+        await conn.execute("UPDATE data_access_audit SET at = $1", AT)
+    config = dataclasses.replace(Config(), database_url=db_url, company_timezone="Europe/London")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert await audit_command(argparse.Namespace(client=None, limit=10), config) == 0
+    assert out.getvalue().startswith("2026-07-01T15:00:00+01:00  sato")

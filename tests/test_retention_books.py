@@ -92,14 +92,20 @@ async def test_purge_keeps_what_is_still_needed(pool) -> None:  # type: ignore[n
                 await _scheduled(conn, "KSL", "refused", RECENT, None),
                 await _scheduled(conn, "MDC", "failed", OLD, None)]
 
+        for state, at in (("sent", OLD), ("held", OLD), ("sent", RECENT)):
+            await conn.execute(
+                """INSERT INTO callee_messages (client, callee_e164, channel, target, subject,
+                       body, requested_by, created_at, state, not_before, updated_at)
+                   VALUES ('KSL', '+819011112222', 'email', 'a@example.jp', 's', 'b', 'op',
+                           $1, $2, $1, $1)""", at, state)
         [dry] = await purge(conn, NOW, dry_run=True, actor="test")
         assert await conn.fetchval("SELECT count(*) FROM cdr") == 8
         [done] = await purge(conn, NOW, dry_run=False, actor="test")
         assert dry.rows == done.rows
         assert {k: done.rows[k] for k in ("outbound_decisions", "scheduled_callbacks", "cdr",
-                                           "queue_log", "calls")} == \
+                                           "queue_log", "calls", "callee_messages")} == \
             {"outbound_decisions": 1, "scheduled_callbacks": 2, "cdr": 3, "queue_log": 3,
-             "calls": 2}
+             "calls": 2, "callee_messages": 1}
         calls = [r["linkedid"] for r in await conn.fetch("SELECT linkedid FROM calls "
                                                          "ORDER BY linkedid")]
         assert calls == ["B", "C", "D", "E"]
@@ -119,3 +125,6 @@ async def test_purge_keeps_what_is_still_needed(pool) -> None:  # type: ignore[n
                                                   "ORDER BY id")]
         assert left == kept and not set(gone) & set(left)
         assert await conn.fetchval("SELECT count(*) FROM reconcile_differences") == 2
+        assert [tuple(r) for r in await conn.fetch(
+            "SELECT state, updated_at FROM callee_messages ORDER BY id")] == \
+            [("held", OLD), ("sent", RECENT)]  # still to go; inside the period

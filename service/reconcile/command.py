@@ -101,7 +101,8 @@ async def reconcile_command(config: Config, args: argparse.Namespace) -> int:
                 "missing_in_ledger" if args.dry_run else "unsettled", a.linkedid,
                 f"call from {a.caller_number or '(no number)'} to {a.did}: {a.note}"
                 + ("" if args.dry_run else "; added with outcome unknown"), a.started_at))
-    print_findings(findings, settled, as_json=args.json, dry_run=args.dry_run, zones=zones)
+    print_findings(findings, settled, as_json=args.json, dry_run=args.dry_run, zones=zones,
+                   default_zone=config.company_timezone)
     return 1 if findings.differences else 0
 
 
@@ -121,9 +122,10 @@ async def call_zones(conn: asyncpg.Connection, pbx_id: str,
 
 
 def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: bool,
-                   zones: dict[str, str] | None = None) -> None:
-    """The findings for a person (times in each call's client's zone, ``zones``), or JSON
-    (times ISO with their offset)."""
+                   zones: dict[str, str] | None = None,
+                   default_zone: str | None = None) -> None:
+    """The findings for a person (times in each call's client's zone, ``zones``; of a call
+    of no known client in ``default_zone``, the company's), or JSON (ISO with offsets)."""
     zones = zones or {}
     if as_json:
         print(json.dumps({"calls_checked": findings.calls_checked, "written": settled,
@@ -142,11 +144,11 @@ def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: 
               f"{' by ' + s.answered_by if s.answered_by else ''} ({s.note})")
     for a in findings.additions:
         if not dry_run:
-            at = local_iso(a.started_at, zones.get(a.linkedid))
+            at = local_iso(a.started_at, zones.get(a.linkedid) or default_zone)
             print(f"added: {a.linkedid} from {a.caller_number} at {at}: {a.outcome} "
                   f"({a.note})")
     for d in findings.differences:
-        at = local_iso(d.started_at, zones.get(d.linkedid or ""))
+        at = local_iso(d.started_at, zones.get(d.linkedid or "") or default_zone)
         print(f"{d.kind}: {d.linkedid or '-'} {at} {d.detail}")
     print(f"{findings.calls_checked} ledger calls checked, {len(findings.settlements)} "
           f"settled, {len(findings.additions)} missing from the ledger"

@@ -105,11 +105,9 @@ def _write(body: bytes, out: Path | None) -> int:
     return 0
 
 
-def _when(value: datetime, zone: str | None) -> str:
-    """An audit time in the row's client's zone; a row of no client in the host's zone."""
-    if zone:
-        return local_iso(value, zone)
-    return value.astimezone().isoformat(timespec="seconds")
+def _when(value: datetime, zone: str) -> str:
+    """An audit time in the row's client's zone (a row of no client: the company's)."""
+    return local_iso(value, zone)
 
 
 async def audit_command(args: argparse.Namespace, config: Config) -> int:
@@ -118,7 +116,7 @@ async def audit_command(args: argparse.Namespace, config: Config) -> int:
         zones = {r["code"]: r["timezone"] for r in
                  await conn.fetch("SELECT code, timezone FROM clients")}
     for row in rows:
-        when = _when(row["at"], zones.get(row["client"]))
+        when = _when(row["at"], zones.get(row["client"]) or config.company_timezone)
         print(f"{when}  {row['actor']:20} {row['action']:16} "
               f"{row['client'] or '-':8} {row['detail'] or ''}")
     return 0

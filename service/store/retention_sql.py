@@ -51,6 +51,12 @@ TARGETS: tuple[tuple[str, str, str], ...] = (
      """client = $1 AND state <> 'pending' AND updated_at < $2
         AND NOT EXISTS (SELECT 1 FROM callback_obligations o
                         WHERE o.id = scheduled_callbacks.obligation_id AND o.state = 'open')"""),
+    # Messages to callees (e-mail, fax) that are over; held or pending ones are still to
+    # go, and those of a call back still open are kept with it.
+    ("callee_messages", "callee_messages",
+     """client = $1 AND state NOT IN ('pending', 'held') AND updated_at < $2
+        AND NOT EXISTS (SELECT 1 FROM callback_obligations o
+                        WHERE o.id = callee_messages.obligation_id AND o.state = 'open')"""),
     ("cdr", "cdr", _COPY_OF_PURGED_CALL.format(time="start", table="cdr", key="uniqueid")),
     ("queue_log", "queue_log",
      _COPY_OF_PURGED_CALL.format(time="time", table="queue_log", key="callid")),

@@ -8,7 +8,7 @@ from aiohttp import web
 from service.reconcile_live.settle import differences, reconcile_state, resolve
 from service.status import RECONCILE_WORKER
 from service.web.auth import allow, current_user
-from service.web.context import now, pool
+from service.web.context import config, now, pool
 from service.web.http import conflict, json_body, not_found, ok, text_field
 
 
@@ -18,7 +18,9 @@ async def reconcile(request: web.Request) -> web.Response:
     state = await reconcile_state(pool(request))
     async with pool(request).acquire() as conn:
         items = await differences(conn)
-    return ok({"state": state, "differences": items})
+    # A PBX's passes belong to no client: the page shows them in the company's zone.
+    return ok({"state": state, "differences": items,
+               "company_timezone": config(request).company_timezone})
 
 
 @allow("admin", "supervisor")

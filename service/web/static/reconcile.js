@@ -1,10 +1,11 @@
 // The supervisor's page of reconciliation differences: GET /api/reconcile every 15 s.
 // A difference's times are shown in its call's client's time zone; a PBX's passes (no
-// client) in Japan time, the answering company's clock; the zone is always written.
+// client) in the answering company's (company_timezone); the zone is always written.
 const formats = {};
-function when(iso, zone = "Asia/Tokyo") {
+let company = "Asia/Tokyo";  // the service's company_timezone, from the API
+function when(iso, zone) {
   if (!iso) return "—";
-  const key = zone || "Asia/Tokyo";
+  const key = zone || company;
   formats[key] ||= new Intl.DateTimeFormat("ja-JP", { timeZone: key, year: "numeric",
     month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
     timeZoneName: "short" });
@@ -67,7 +68,8 @@ async function refresh() {
     location.href = "/login";
     return;
   }
-  const { state, differences } = await response.json();
+  const { state, differences, company_timezone: zone } = await response.json();
+  company = zone || company;
   const summary = document.getElementById("summary");
   summary.textContent = !state.running
     ? "照合は動いていません (reconcile_source が未設定) / reconciliation is not running"
