@@ -97,6 +97,11 @@ const I18N = {
     why_min_gap: "too soon after the last attempt", why_do_not_call: "on the do-not-call list",
     blocked_until: "Not allowed now ({why}); opens {t} ({z})", blocked_never: "Not allowed ({why})",
     reason_missed: "Missed call", reason_message: "Message asks for a call back",
+    // worklist: a message to the callee by e-mail or fax (held outside the callee's hours)
+    msg: "E-mail / fax", msg_channel: "Send by", msg_email: "E-mail", msg_fax: "Fax (to the number)",
+    msg_address: "E-mail address", msg_subject: "Subject", msg_body: "Message", msg_send: "Send",
+    msg_sent: "Sending now.", msg_held: "Outside the callee's hours: held, it leaves at {t} ({z}).",
+    msg_refused: "Not sent: {why}.", msg_no_fax: "No fax gateway is configured: ask the admin.",
     // portal
     calls: "Calls", started: "Time", outcome: "Outcome", wait: "Wait", talk: "Talk",
     messages: "Messages", from: "From", to: "To", any_outcome: "Any outcome",
@@ -198,6 +203,10 @@ const I18N = {
     why_calling_hours: "発信可能時間外", why_max_attempts: "1日の発信回数に到達",
     why_min_gap: "前回の発信から間隔が足りません", why_do_not_call: "発信禁止リスト",
     blocked_until: "発信不可（{why}）・{t}（{z}）から発信可", blocked_never: "発信不可（{why}）",
+    msg: "メール・FAX", msg_channel: "送信方法", msg_email: "メール", msg_fax: "FAX（この番号へ）",
+    msg_address: "メールアドレス", msg_subject: "件名", msg_body: "本文", msg_send: "送信",
+    msg_sent: "送信します。", msg_held: "相手先の発信可能時間外のため保留し、{t}（{z}）に送信します。",
+    msg_refused: "送信できません: {why}。", msg_no_fax: "FAXの送信先が設定されていません。管理者に連絡してください。",
     reason_missed: "不応答", reason_message: "伝言で折り返し希望",
     calls: "着信履歴", started: "日時", outcome: "結果", wait: "待ち", talk: "通話",
     messages: "受電報告", from: "開始日", to: "終了日", any_outcome: "すべての結果",

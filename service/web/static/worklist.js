@@ -2,7 +2,8 @@
 // whether 発信 is allowed now (calling hours, shown before any click, with when it opens);
 // the result of a click in the row that was clicked; done / cancel with a reason; a call back
 // scheduled for a time (予約: typed in the client's time zone, refused with the reason and the
-// earliest allowed time when the policy forbids it; pending ones listed with a cancel).
+// earliest allowed time when the policy forbids it; pending ones listed with a cancel); a
+// message to the callee by e-mail or fax (held by the server outside the callee's hours).
 // Every time is shown in the row's client's zone.  Updated live from the stream (every change
 // of a call back is notified), not polled.
 import {
@@ -147,10 +148,58 @@ function Scheduled({ o, onChanged, setResult }) {
   </li>`)}</ul>`;
 }
 
+// A message to the callee (e-mail, or fax to the callee's number): the server checks the
+// callee's hours and the do-not-call list, and holds it until the window opens.
+function Messaging({ o, setResult, onSent }) {
+  const zone = o.timezone || "Asia/Tokyo";
+  const [channel, setChannel] = useState("email");
+  const [email, setEmail] = useState("");
+  const [subject, setSubject] = useState("");
+  const [body, setBody] = useState("");
+  const [busy, setBusy] = useState(false);
+  const send = async (event) => {
+    event.preventDefault();
+    setBusy(true);
+    try {
+      const sent = await api("/api/callee-messages", {
+        body: { obligation: o.id, channel, email: channel === "email" ? email : "", subject, body },
+      });
+      setResult(sent.state === "held"
+        ? { ok: true, text: t("msg_held", { t: time(sent.not_before, true, zone), z: zoneName(zone, sent.not_before) }) }
+        : { ok: true, text: t("msg_sent") });
+      onSent();
+    } catch (error) {
+      const data = error.data || {};
+      if (error.status === 409 && data.rule) {
+        setResult({ ok: false, text: t("msg_refused", { why: t("why_" + data.rule) }) });
+      } else if (error.status === 400 && /fax gateway/.test(data.error || "")) {
+        setResult({ ok: false, text: t("msg_no_fax") });
+      } else {
+        setResult({ ok: false, text: error.status === 400 && data.error ? data.error : problem(error) });
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+  const id = (name) => `${name}-${o.id}`;
+  return html`<form class="rowform message" onSubmit=${send}>
+    <label class="inline" for=${id("channel")}>${t("msg_channel")}</label>
+    <select id=${id("channel")} value=${channel} onChange=${(e) => setChannel(e.target.value)}>
+      <option value="email">${t("msg_email")}</option><option value="fax">${t("msg_fax")}</option></select>
+    ${channel === "email" ? html`<label class="inline" for=${id("email")}>${t("msg_address")}</label>
+      <input id=${id("email")} type="email" required value=${email} onInput=${(e) => setEmail(e.target.value)} />` : ""}
+    <label class="inline" for=${id("subject")}>${t("msg_subject")}</label>
+    <input id=${id("subject")} required maxlength="200" value=${subject} onInput=${(e) => setSubject(e.target.value)} />
+    <label class="inline" for=${id("body")}>${t("msg_body")}</label>
+    <textarea id=${id("body")} required maxlength="10000" rows="3" value=${body} onInput=${(e) => setBody(e.target.value)}></textarea>
+    <button type="submit" class="primary" disabled=${busy}>${t("msg_send")}</button>
+  </form>`;
+}
+
 function Row({ o, clients, onChanged }) {
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState(null);
-  const [closing, setClosing] = useState(null);  // "done" | "cancel" | "schedule"
+  const [closing, setClosing] = useState(null);  // "done" | "cancel" | "schedule" | "message"
   const [note, setNote] = useState("");
   const zone = o.timezone || "Asia/Tokyo";
   const overdue = o.due_at && new Date(o.due_at).getTime() < Date.now();
@@ -193,12 +242,15 @@ function Row({ o, clients, onChanged }) {
           aria-describedby=${hoursId} onClick=${call}>${t("call")}</button>
         ${o.caller_e164 && user.role !== "client" ? html`<button type="button" class="schedule"
           aria-expanded=${closing === "schedule"} onClick=${() => setClosing(closing === "schedule" ? null : "schedule")}>${t("schedule")}</button>` : ""}
+        ${o.caller_e164 && user.role !== "client" ? html`<button type="button" class="message"
+          aria-expanded=${closing === "message"} onClick=${() => setClosing(closing === "message" ? null : "message")}>${t("msg")}</button>` : ""}
         ${canClose ? html`<button type="button" class="done" onClick=${() => setClosing("done")}>${t("done")}</button>
           <button type="button" class="cancel danger" onClick=${() => setClosing("cancel")}>${t("cancel")}</button>` : ""}
       </div>
       <${Scheduled} o=${o} onChanged=${onChanged} setResult=${setResult} />
       ${closing === "schedule" ? html`<${Scheduling} o=${o} onChanged=${onChanged} setResult=${setResult} />` : ""}
-      ${closing && closing !== "schedule" ? html`<form class="rowform" onSubmit=${close}>
+      ${closing === "message" ? html`<${Messaging} o=${o} setResult=${setResult} onSent=${() => setClosing(null)} />` : ""}
+      ${closing && closing !== "schedule" && closing !== "message" ? html`<form class="rowform" onSubmit=${close}>
         <label class="inline" for=${`note-${o.id}`}>${closing === "cancel" ? t("cancel_reason") : t("done_note")}</label>
         <input id=${`note-${o.id}`} value=${note} required=${closing === "cancel"} onInput=${(e) => setNote(e.target.value)} />
         <button type="submit" class="primary">${t("save")}</button>
