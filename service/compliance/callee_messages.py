@@ -22,7 +22,6 @@ sending path, one retry policy and one evidence trail.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,12 +33,12 @@ import asyncpg
 
 from service.callbacks.dialer import active_client, dial_string
 from service.clock import Clock, utc_now
+from service.compliance.due_rows import DueRows
 from service.compliance.guard import check_outbound
 from service.compliance.policy import OutboundDecision
 from service.logs import get_logger
 from service.messages.delivery import SmtpSettings, backoff_s
 from service.phone import mask, to_e164
-from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 
@@ -188,8 +187,10 @@ def email_for(row: asyncpg.Record, client_name: str, settings: SmtpSettings,
     return mail
 
 
-class CalleeMessageWorker:
+class CalleeMessageWorker(DueRows):
     """Sends due messages, each checked again by the policy at the moment it leaves."""
+
+    name = "callee_messages"
 
     def __init__(self, pool: asyncpg.Pool, smtp: SmtpSettings, *, clock: Clock = utc_now,
                  fax_gateway: str = "", interval_s: float = 5.0,
@@ -198,13 +199,6 @@ class CalleeMessageWorker:
         self.fax_gateway, self.interval_s, self.max_attempts = fax_gateway, interval_s, \
             max_attempts
         self.sent = 0
-
-    async def run_once(self) -> int:
-        """Handle every due message (one transaction each); returns how many."""
-        handled = 0
-        while await self._one():
-            handled += 1
-        return handled
 
     async def _one(self) -> bool:
         now = self.clock()
@@ -261,14 +255,6 @@ class CalleeMessageWorker:
             return None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except TRANSIENT_ERRORS as exc:
-                log.warning("callee_messages_waiting", error=str(exc) or type(exc).__name__)
-            await asyncio.sleep(self.interval_s)
 
 
 async def cancel(conn: asyncpg.Connection, message_id: int, clients: list[str] | None,

@@ -11,7 +11,6 @@ claimed with ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,11 +19,11 @@ import asyncpg
 from service.ami.adapter import AmiClient
 from service.callbacks.dialer import place_callback
 from service.clock import Clock, utc_now
+from service.compliance.due_rows import DueRows
 from service.compliance.policy import OVERRIDABLE
 from service.config import PbxConfig
 from service.logs import get_logger
 from service.phone import mask
-from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 
@@ -42,17 +41,12 @@ async def schedule(conn: asyncpg.Connection, *, obligation_id: int | None, clien
         obligation_id, client, callee_e164, operator, requested_by, run_at))
 
 
-class ScheduledCallbacks:
+class ScheduledCallbacks(DueRows):
+    name = "scheduled_callbacks"
+
     def __init__(self, pool: asyncpg.Pool, ami: Callable[[], tuple[PbxConfig, AmiClient | None]],
                  clock: Clock = utc_now, interval_s: float = 5.0) -> None:
         self.pool, self.ami, self.clock, self.interval_s = pool, ami, clock, interval_s
-
-    async def run_once(self) -> int:
-        """Place every due call back (one transaction each); returns how many were handled."""
-        handled = 0
-        while await self._one():
-            handled += 1
-        return handled
 
     async def _one(self) -> bool:
         now = self.clock()
@@ -104,11 +98,3 @@ class ScheduledCallbacks:
         log.info("scheduled_callback", id=row["id"], client=row["client"],
                  callee=mask(row["callee_e164"]), state=state, reason=reason)
         return True
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except TRANSIENT_ERRORS as exc:
-                log.warning("scheduled_callbacks_waiting", error=str(exc) or type(exc).__name__)
-            await asyncio.sleep(self.interval_s)
