@@ -18,6 +18,7 @@ from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import pool
 from service.web.formatting import with_display
+from service.web.pop_callflows import pop_callflows
 from service.web.http import (
     bad_request,
     choice,
@@ -95,6 +96,9 @@ async def screen_pop(request: web.Request) -> web.Response:
         raise bad_request("pbx and linkedid are required")
     async with pool(request).acquire() as conn:
         card = await _pop(conn, pbx, linkedid, current_user(request).extension)
+        if card is not None:
+            card["callflows"] = await pop_callflows(request, conn, pbx, linkedid,
+                                                    card["call"]["client"])
     if card is None:
         raise not_found("no such call")
     return ok(card)
@@ -108,6 +112,9 @@ async def screen_current(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         found = await page_queries.current_ring(conn, extension) if extension else None
         card = await _pop(conn, *found, extension) if found else None
+        if card is not None and found:
+            card["callflows"] = await pop_callflows(request, conn, found[0], found[1],
+                                                    card["call"]["client"])
     return ok(card or {"call": None})
 
 
