@@ -190,18 +190,22 @@ async def text_of(page: Any, selector: str) -> str:
 
 
 WORDS = {
-    "ja": {"held": "保留中: スーパーバイザーを待っています", "joined": "スーパーバイザー 301 が参加しました",
+    "ja": {"held": "保留中: スーパーバイザーを待っています",
+           "joined": "スーパーバイザー 301 が参加しました",
            "handed_back": "お客様が戻りました", "taken_over": "スーパーバイザーが引き継ぎました",
            "paused": "離席中 · 研修", "back_desk": "オペレーター 201 に戻しました。",
-           "take_desk": "引き継ぎました。", "rec": "録音中", "need": "保存できません: 解決・完了には対応結果が必要です",
-           "resolved": "解決にしました", "wrapup": "後処理中", "saved": "区分を保存しました: 案内済み",
+           "take_desk": "引き継ぎました。", "rec": "録音中",
+           "need": "保存できません: 解決・完了には対応結果が必要です",
+           "resolved": "解決にしました", "wrapup": "後処理中",
+           "saved": "区分を保存しました: 案内済み",
            "listen_ok": "モニター", "listen_refused": "「聞く」は使えません"},
     "en": {"held": "Caller on hold: waiting for a supervisor", "joined": "Supervisor 301 joined",
            "handed_back": "Handed back: the caller is with you again",
            "taken_over": "Taken over by the supervisor", "paused": "Paused · Training",
            "back_desk": "Handed back to operator 201.", "take_desk": "Taken over:",
            "rec": "Recording", "need": "Not saved: write the resolution",
-           "resolved": "Resolved", "wrapup": "After-call work", "saved": "Result saved: Information given",
+           "resolved": "Resolved", "wrapup": "After-call work",
+           "saved": "Result saved: Information given",
            "listen_ok": "Listening", "listen_refused": "Listen is not available"},
 }
 
@@ -288,8 +292,9 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
                 "([id, t]) => document.querySelector(`#handraises tr[data-id='${id}'] "
                 ".hold-timer`).textContent !== t", arg=[raised["id"], timer])
             # Listen: the API may not offer it yet; the answer is told in words either way.
+            listen_path = f"/api/handraise/{raised['id']}/listen"
             async with desk.expect_response(
-                    lambda r: r.url.endswith(f"/api/handraise/{raised['id']}/listen")) as heard:
+                    lambda r, path=listen_path: r.url.endswith(path)) as heard:
                 await row.locator("button.listen").click()
             answer = await heard.value
             await says(desk, "#handraise-status",
@@ -433,8 +438,9 @@ async def test_recordings_played_and_the_portal_sees_only_a_count(people, pool, 
         async with desk.expect_download() as download:
             await desk.locator(f"#recordings tr[data-id='{ids['MDC']}'] a.download").click()
         saved = await (await download.value).path()
-        assert Path(saved).read_bytes() == (
-            tmp_path / "spool" / "orikaeshi" / f"{seeded.linkedids['MDC']}.wav").read_bytes()
+        original = tmp_path / "spool" / "orikaeshi" / f"{seeded.linkedids['MDC']}.wav"
+        assert await asyncio.to_thread(Path(saved).read_bytes) == \
+            await asyncio.to_thread(original.read_bytes)
         audit = await service.fetchrow(
             "SELECT array_agg(DISTINCT action ORDER BY action) AS actions, "
             "array_agg(DISTINCT username) AS who FROM recording_audit WHERE recording_id = $1",

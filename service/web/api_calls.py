@@ -18,7 +18,6 @@ from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
 from service.web.context import pool
 from service.web.formatting import with_display
-from service.web.pop_callflows import pop_callflows
 from service.web.http import (
     bad_request,
     choice,
@@ -31,6 +30,7 @@ from service.web.http import (
     when,
     whole_id,
 )
+from service.web.pop_callflows import pop_callflows
 
 
 def _caller_filter(request: web.Request) -> str | None:
