@@ -181,6 +181,12 @@ async def says(page: Any, selector: str, text: str) -> None:
         "return e && e.textContent.includes(t); }", arg=[selector, text], timeout=15_000)
 
 
+async def picture(page: Any, name: str) -> None:
+    """A screenshot for docs/web.md, from the top of the page."""
+    await page.evaluate("scrollTo(0, 0)")
+    await shot(page, name)
+
+
 async def text_of(page: Any, selector: str) -> str:
     """The text of ``selector`` once it has any (a status line is filled by the answer)."""
     await page.wait_for_function(
@@ -360,7 +366,7 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
         await desk.wait_for_selector(f"#complaints tr[data-id='{complaint['id']}']"
                                      "[data-status=resolved]")
         await check_page(desk, lang)
-        await shot(desk, f"supervisor-1366x768-{lang}")
+        await picture(desk, f"supervisor-1366x768-{lang}")
 
         # The call ends: after-call work until the result is chosen.
         service.server.proceed()
@@ -377,7 +383,7 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
             await op.set_viewport_size({"width": size[0], "height": size[1]})
             await op.wait_for_function(f"innerWidth === {size[0]}")
             await check_page(op, lang)
-        await shot(op, f"operator-wrapup-1366x768-{lang}")
+        await picture(op, f"operator-wrapup-1366x768-{lang}")
         assert op.errors == [] and desk.errors == []
 
 

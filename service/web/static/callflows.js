@@ -73,13 +73,13 @@ export function Recordings({ items, clients, showClient = true }) {
       ${showClient ? html`<td data-label=${t("client")}>${clientName(clients, r.client)}</td>` : ""}
       <td data-label=${t("call_col")} class="data">${r.linkedid}</td>
       <td data-label=${t("rec_by")}>${t("rec_reason_" + r.reason)}${r.requested_by ? html` · <span class="data">${r.requested_by}</span>` : ""}</td>
-      <td data-label=${t("actions")}><div class="rowactions">
+      <td data-label=${t("actions")}><div class="rec-actions"><div class="rowactions">
         <button type="button" class="play" aria-pressed=${String(playing === r.id)}
           onClick=${() => play(r.id)}>${t("play")}</button>
         <a class="download" href=${`/api/recordings/${r.id}/audio?download=1`}>${t("download")}</a></div>
         ${playing === r.id ? html`<audio id=${`audio-${r.id}`} controls autoplay preload="metadata"
           aria-label=${t("rec_playing", { id: r.id })} src=${`/api/recordings/${r.id}/audio`}
-          onError=${() => setStatus(t("rec_missing"))}></audio>` : ""}</td></tr>`)
+          onError=${() => setStatus(t("rec_missing"))}></audio>` : ""}</div></td></tr>`)
       : html`<tr><td colspan=${heads.length} class="empty">${t("none")}</td></tr>`}</tbody></table>
     <p class="muted">${t("rec_audited")}</p>
     <p class="status bad" id="recordings-status" role="alert">${status}</p>`;

@@ -40,8 +40,7 @@ function Presence({ state, setState }) {
     <div class="presence-now">
       <h2 id="h-presence">${t("presence")}</h2>
       <span class=${`pr-state pr-${now}`} id="presence-state" data-state=${now}>${t("pr_" + now)}${state && state.reason ? ` · ${t("reason_" + state.reason)}` : ""}</span>
-      ${state && state.started_at ? html`<span class="muted" id="presence-since">${t("pr_since", { t: time(state.started_at) })}
-        <span class="timer">${duration(state.started_at)}</span></span>` : ""}
+      ${state && state.started_at ? html`<span class="muted" id="presence-since">${t("pr_since", { t: time(state.started_at) })}${" "}<span class="timer">${duration(state.started_at)}</span></span>` : ""}
     </div>
     <div class="rowform">
       ${now === "logged_out" || now === "unknown" ? html`
