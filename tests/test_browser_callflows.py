@@ -44,8 +44,8 @@ from tests.agi_peer import agi_session
 from tests.conftest import trace_dir
 from tests.live_asterisk import free_port
 from tests.test_browser import ARGS, CHROMIUM
-from tests.test_browser_pages import SIZES, check_page, shot
-from tests.webapp import PASSWORD, SAMPLE, seed, web_config
+from tests.test_browser_pages import check_page, open_as, shot
+from tests.webapp import SAMPLE, seed, web_config
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium")]
@@ -82,21 +82,9 @@ async def people() -> AsyncIterator[Any]:
                                                     headless=True)
 
         async def login(base: str, username: str, lang: str, size: str = "1366x768") -> Any:
-            width, height = SIZES[size]
-            context = await chromium.new_context(
-                locale="en-GB", bypass_csp=True, accept_downloads=True,
-                viewport={"width": width, "height": height})
-            await context.add_init_script(f"localStorage.setItem('lang', '{lang}')")
-            page = await context.new_page()
-            page.errors = []
-            page.on("pageerror", lambda error: page.errors.append(str(error)))
-            await page.goto(f"{base}/login")
-            await page.fill("#username", username)
-            await page.fill("#password", PASSWORD)
-            await page.click("#submit")
-            await page.wait_for_function(
-                "location.pathname !== '/login' && location.pathname !== '/'", timeout=15_000)
-            return page
+            context = await chromium.new_context(locale="en-GB", bypass_csp=True,
+                                                 accept_downloads=True)
+            return await open_as(context, base, username, lang, size)
 
         try:
             yield login
@@ -204,7 +192,8 @@ WORDS = {
            "need": "保存できません: 解決・完了には対応結果が必要です",
            "resolved": "解決にしました", "wrapup": "後処理中",
            "saved": "区分を保存しました: 案内済み",
-           "listen_ok": "モニター", "listen_refused": "「聞く」は使えません"},
+           "listen_ok": "モニター", "listen_refused": "「聞く」は使えません",
+           "alert": "手上げ（お客様保留中）"},
     "en": {"held": "Caller on hold: waiting for a supervisor", "joined": "Supervisor 301 joined",
            "handed_back": "Handed back: the caller is with you again",
            "taken_over": "Taken over by the supervisor", "paused": "Paused · Training",
@@ -212,7 +201,8 @@ WORDS = {
            "rec": "Recording", "need": "Not saved: write the resolution",
            "resolved": "Resolved", "wrapup": "After-call work",
            "saved": "Result saved: Information given",
-           "listen_ok": "Listening", "listen_refused": "Listen is not available"},
+           "listen_ok": "Listening", "listen_refused": "Listen is not available",
+           "alert": "Raised hand: caller on hold"},
 }
 
 
@@ -297,6 +287,17 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
             await desk.wait_for_function(
                 "([id, t]) => document.querySelector(`#handraises tr[data-id='${id}'] "
                 ".hold-timer`).textContent !== t", arg=[raised["id"], timer])
+            if decision == "hand_back":
+                # The wallboard names the alert in words, with the operator and hold time.
+                board = await desk.context.new_page()
+                await board.set_viewport_size({"width": 1366, "height": 768})
+                await board.goto(f"{service.base}/wallboard")
+                alert = board.locator("#alerts .alert[data-kind=handraise]")
+                await alert.wait_for(timeout=10_000)
+                said = await alert.inner_text()
+                assert words["alert"] in said and "201" in said
+                await check_page(board, lang, fits=True)
+                await board.close()
             # Listen: the API may not offer it yet; the answer is told in words either way.
             listen_path = f"/api/handraise/{raised['id']}/listen"
             async with desk.expect_response(
