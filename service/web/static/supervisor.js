@@ -182,8 +182,10 @@ function App() {
   }, [version]);
   useEffect(() => {
     const soon = debounce(() => setVersion((v) => v + 1), 250);
-    const source = live((kind) => { if (kind !== "ring") soon(); });
-    // Presence changes made from the phones (feature codes) come without a stream event.
+    // Only what the desk shows: a busy floor's call events would refetch it for nothing.
+    const source = live((kind) => { if (["handraise", "alert", "resync"].includes(kind)) soon(); });
+    // Presence changes, complaints and recordings made elsewhere come without a stream
+    // event: a slow refresh picks them up.
     const timer = setInterval(soon, 10000);
     return () => { source.close(); clearInterval(timer); };
   }, []);
