@@ -16,6 +16,8 @@ from service.web.callflow_context import directory
 
 async def pop_callflows(request: web.Request, conn: asyncpg.Connection, pbx_id: str,
                         linkedid: str, client_code: str | None) -> dict[str, Any]:
+    """The call's flow state for the pop (the client from the routing cache, so the policy
+    is the one the calls are routed with)."""
     known = await directory(request, conn)
     client = known.clients.get(client_code or "") if known else None
     recorded = await conn.fetchval(
