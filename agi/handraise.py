@@ -7,7 +7,9 @@
   queue): an operator asking for help is never ignored.
 * ``AGI(agi://host/handraise,ring,<id>)`` on the caller's channel, on hold: rings the
   operator's and the supervisors' phones into the consult room.
-* ``AGI(agi://host/handraise,joined,<id>)`` on a phone that answered that ring.
+* ``AGI(agi://host/handraise,joined,<id>)`` on a phone that answered that ring
+  (``joined,<id>,listen`` for a supervisor rung to listen, muted: ``POST
+  /api/handraise/<id>/listen``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ async def handraise(request: AgiRequest) -> None:
                     rung = await ring_helpers(ami, conn, pbx, int(text), flows.clock())
                     log.info("handraise_rung", handraise=int(text), phones=",".join(rung))
                 else:
-                    role = await joined(conn, int(text), who, channel, flows.clock())
+                    mode = "listen" if headers.get("agi_arg_3") == "listen" else ""
+                    role = await joined(conn, int(text), who, channel, flows.clock(), mode)
                     log.info("handraise_joined", handraise=int(text), role=role)
         else:
             log.warning("handraise_unknown_step")

@@ -47,3 +47,13 @@ async def drop_secondary_indexes(conn: asyncpg.Connection, table: str) -> list[s
     for index in indexes:
         await conn.execute(f'DROP INDEX "{index["indexname"]}"')
     return [index["indexdef"] for index in indexes]
+
+
+async def kept_with_layout(server_url: str, name: str, layout: str) -> tuple[str, bool]:
+    """:func:`kept_or_new` for a database whose builder wrote ``layout`` as the comment of
+    its ``calls`` table once built (a changed layout builds it again)."""
+
+    async def is_current(conn: asyncpg.Connection) -> bool:
+        return bool(await conn.fetchval("SELECT obj_description('calls'::regclass)") == layout)
+
+    return await kept_or_new(server_url, name, is_current)

@@ -12,7 +12,6 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,7 @@ from aiohttp import web
 from agi.callflows import add_callflow_routes
 from agi.context import AgiContext
 from agi.escalate import escalate
-from agi.outbound_guard import HandsetDial, outbound_guard
+from agi.outbound_guard import outbound_guard
 from agi.route import route
 from agi.server import AgiServer
 from agi.spy import spy
@@ -51,8 +50,7 @@ from service.callflows.runtime import CallFlows
 from service.clients.model import Directory
 from service.clients.startup import check_clients_file
 from service.clock import Clock, utc_now
-from service.compliance.guard import check_outbound
-from service.compliance.policy import OutboundDecision
+from service.compliance.guard import handset_check
 from service.compliance.scheduler import ScheduledCallbacks
 from service.config import Config, PbxConfig
 from service.eventloop import freeze_startup_objects, loop_name
@@ -64,7 +62,7 @@ from service.messages.delivery import DeliveryWorker, SmtpSettings
 from service.metrics import Metrics, chain, metrics_ctx, metrics_endpoint
 from service.reconcile_live.worker import ReconcileWorker
 from service.routing.cache import RoutingCache
-from service.status import STATUS_WATCH, StatusWatch, status
+from service.status import RECONCILE_WORKER, STATUS_WATCH, StatusWatch, status
 from service.store.db import TRANSIENT_ERRORS, create_pool, database_url, migrate_url
 from service.store.web_queries import record_spy_use
 from service.supervise import keep_running
@@ -205,18 +203,9 @@ async def agi_ctx(app: web.Application) -> AsyncIterator[None]:
         except TRANSIENT_ERRORS as exc:
             log.warning("spy_audit_not_saved", error=str(exc) or type(exc).__name__)
 
-    async def check_handset(dial: HandsetDial, now: datetime) -> OutboundDecision:
-        pbx_id = next((p.pbx_id for p in config.pbxs if p.ami_host == dial.pbx_host), None)
-        async with app[POOL].acquire(timeout=1) as conn:
-            checked = await check_outbound(conn, dial.client, dial.number, path="handset",
-                                           now=now, requested_by=dial.operator,
-                                           operator=dial.operator, pbx_id=pbx_id,
-                                           uniqueid=dial.uniqueid,
-                                           placed_decision=dial.placed_decision)
-        return checked.decision
-
     context = AgiContext(routing, lookup, clock=app[CLOCK], record_escalation=record_escalation,
-                         record_spy=record_spy, check_outbound=check_handset,
+                         record_spy=record_spy,
+                         check_outbound=handset_check(app[POOL], config.pbxs),
                          callflows=CallFlows(app[POOL], config.pbxs, app[CLOCK],
                                              ami_of=lambda pbx_id: _logged_in_ami(app, pbx_id)))
     server = AgiServer(state=context, header_timeout=config.agi_header_timeout_s,
@@ -254,12 +243,16 @@ async def web_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def smtp_settings(config: Config) -> SmtpSettings:
+    return SmtpSettings(host=config.smtp_host, port=config.smtp_port,
+                        sender=config.smtp_sender, username=config.smtp_username or None,
+                        password=config.smtp_password or None, starttls=config.smtp_starttls)
+
+
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """Call-back obligations from the ledger, and delivery of messages to clients."""
     config = app[CONFIG]
-    smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port,
-                        sender=config.smtp_sender, username=config.smtp_username or None,
-                        password=config.smtp_password or None, starttls=config.smtp_starttls)
+    smtp = smtp_settings(config)
     callbacks = CallbackWorker(app[POOL], expire_grace_s=config.callback_expire_after_s,
                                clock=app[CLOCK])
     deliveries = DeliveryWorker(app[POOL], smtp, max_attempts=config.delivery_max_attempts,
@@ -276,10 +269,16 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
 async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
     """Reconciliation that runs by itself (PBXs with ``reconcile_source`` set)."""
     worker = ReconcileWorker(app[POOL], app[CONFIG], clock=app[CLOCK])
+    app[RECONCILE_WORKER] = worker  # /healthz shows its state (service/status.py)
     task = asyncio.create_task(worker.run(), name="reconcile")
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+# Alerts that make /healthz answer 503 (a PBX link down does too, from its state).
+# Reconciliation stopped or differences left: the books no longer keep themselves.
+_UNHEALTHY = ("unrouted_calls", "reconcile_stopped", "reconcile_differences")
 
 
 @public
@@ -298,7 +297,7 @@ async def health(request: web.Request) -> web.Response:
     # Calls recorded without DID or routing decision are a broken deployment, not a quiet
     # day: /healthz says so (503) as for a PBX that is away.
     ok = db_ok and all(p["state"] == "up" for p in state["pbx"]) and \
-        not any(a["kind"] == "unrouted_calls" for a in state["alerts"])
+        not any(a["kind"] in _UNHEALTHY for a in state["alerts"])
     routing = app.get(ROUTING)
     directory = routing.directory if routing else None
     return web.json_response({"ok": ok, "database": db_ok, **state,
@@ -350,10 +349,25 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
+async def callee_messages_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Messages to callees, sent when the policy allows (held outside the window)."""
+    from service.compliance.callee_messages import CalleeMessageWorker
+
+    config = app[CONFIG]
+    worker = CalleeMessageWorker(app[POOL], smtp_settings(config), clock=app[CLOCK],
+                                 fax_gateway=config.fax_gateway)
+    task = asyncio.create_task(keep_running("callee-messages", worker.run),
+                               name="callee-messages")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 # Contexts contributed by each area, in start order (areas append theirs here).
 CLEANUP_CONTEXTS: list[CleanupContext] = [database_ctx, web_ctx, ledger_ctx, routing_ctx,
                                            agi_ctx, workers_ctx, metrics_ctx, reports_ctx,
-                                           reconcile_ctx, clients_file_ctx, scheduler_ctx]
+                                           reconcile_ctx, clients_file_ctx, scheduler_ctx,
+                                           callee_messages_ctx]
 
 
 def create_app(config: Config, contexts: list[CleanupContext] | None = None,

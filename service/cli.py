@@ -191,6 +191,11 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         url = await database_url(config)
         if args.db_command == "url":
             print(url, flush=True)
+            if not config.database_url and not args.wait and sys.stderr.isatty():
+                # Said to a person only (stdout stays the URL alone, for scripts).
+                print("note: the embedded server stops when this command ends; "
+                      "`orikaeshi db url --wait` keeps it running until Ctrl-C",
+                      file=sys.stderr)
             if args.wait:
                 await _wait_for_signal()
             return 0

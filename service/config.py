@@ -96,6 +96,9 @@ class Config:
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # Faxes to callees go as e-mail to this gateway address ({national} or {e164} is the
+    # fax number), e.g. "{national}@fax.example.jp"; empty: no fax (docs/compliance.md).
+    fax_gateway: str = ""
     # 受電報告 deliveries: attempts before a delivery is marked failed (backoff 30 s .. 1 h).
     delivery_max_attempts: int = 10
     delivery_http_timeout_s: float = 10.0
@@ -143,6 +146,9 @@ class Config:
     # TrueType font with Japanese glyphs (empty: found by name, e.g. IPAexGothic), and how
     # often the report scheduler and push worker look for work.
     company_name: str = ""
+    # The answering company's own calendar (per-operator monthly figures); clients' reports
+    # use each client's timezone.
+    company_timezone: str = "Asia/Tokyo"
     report_font: str = ""
     report_interval_s: float = 30.0
     # Asterisk's voicemail spool (e.g. /var/spool/asterisk/voicemail), for ``orikaeshi purge``
@@ -270,8 +276,34 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if not 0 < config.http_fd_share < 1:
         raise ConfigError("http_fd_share: must be between 0 and 1")
+    _check_zone("company_timezone", config.company_timezone)
+    for pbx in config.pbxs:
+        _check_zone(f"[[pbx]] {pbx.pbx_id} clock_tz", pbx.clock_tz)
+    # Continuous reconciliation (docs/reconcile.md): a misspelt source would read nothing
+    # and say nothing.
+    for p in config.pbxs:
+        if p.reconcile_source not in ("off", "database", "files"):
+            raise ConfigError(f"[[pbx]] {p.pbx_id} reconcile_source: {p.reconcile_source!r} "
+                              "is not one of off, database, files")
+        if p.reconcile_source == "files" and not (p.cdr_file or p.queue_log_file):
+            raise ConfigError(f"[[pbx]] {p.pbx_id} reconcile_source = \"files\" needs cdr_file "
+                              "(Master.csv) and queue_log_file")
+    for name in ("reconcile_interval_s", "reconcile_lookback_s"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name}: must be more than 0")
     if config.database_url:
         check_database_url(config.database_url)
+
+
+def _check_zone(name: str, zone: str) -> None:
+    """A time-zone name the zone database knows (a typo would put every time off)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{name}: {zone!r} is not a time zone (e.g. Asia/Tokyo, UTC)") \
+            from exc
 
 
 def check_database_url(url: str) -> None:

@@ -7,12 +7,16 @@ Shape (kept stable for the pages)::
                 "events", "live_calls"}],
      "agi":   {"listening": "host:port" | None, "sessions", "served", "refused", "failed"},
      "spool": {"<pbx_id>": {"depth": batches waiting, "bytes": their size, "spooling": bool}},
+     "reconcile": [{"pbx_id", "source", "last_pass", "last_ok", "lag_s", "error",
+                    "unknown_calls", "differences", "stopped", "read_at"}],
      "alerts": [{"kind", "message", "since", "pbx_id"}]}
 
 ``since`` values are epoch seconds.  Alerts: ``pbx_down`` (the AMI link), ``spooling``
 (records wait on disk for the database), ``unrouted_calls`` (inbound calls reach a queue with
 no DID or routing decision: the service watches the wrong dialplan context; see
-:class:`UnroutedCalls`).
+:class:`UnroutedCalls`), ``reconcile_stopped`` and ``reconcile_differences`` (continuous
+reconciliation stopped reading, or left differences past the settle window; see
+service/reconcile_live/health.py: read once per pass, never per request).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from aiohttp import web
 from service.appkeys import AGI, CONFIG, PIPELINES
 from service.ledger.machine import LedgerMachine
 from service.ledger.model import Call
+from service.reconcile_live.worker import ReconcileWorker
 from service.web.auth import allow
 
 
@@ -189,6 +194,7 @@ class StatusWatch:
 
 
 STATUS_WATCH = web.AppKey("status_watch", StatusWatch)
+RECONCILE_WORKER = web.AppKey("reconcile_worker", ReconcileWorker)
 
 
 def status(app: web.Application) -> dict[str, Any]:
@@ -234,6 +240,11 @@ def status(app: web.Application) -> dict[str, Any]:
                                           f"{depth} batch(es) of call records are kept on "
                                           "disk and will be written when it is back."})
     alerts += watch.unrouted.items()
+    reconcile: list[dict[str, Any]] = []
+    worker = app.get(RECONCILE_WORKER)
+    if worker is not None:
+        reconcile, reconcile_alerts = worker.view()
+        alerts += reconcile_alerts
     agi = app.get(AGI)
     agi_state: dict[str, Any] = {"listening": None, "sessions": 0, "served": 0,
                                  "refused": 0, "failed": 0}
@@ -242,7 +253,8 @@ def status(app: web.Application) -> dict[str, Any]:
     if agi is not None:
         agi_state = {"listening": watch.agi_listening, "sessions": len(agi.sessions),
                      "served": agi.served, "refused": agi.refused, "failed": agi.failed}
-    return {"pbx": pbxs, "agi": agi_state, "spool": spool, "alerts": alerts}
+    return {"pbx": pbxs, "agi": agi_state, "spool": spool, "reconcile": reconcile,
+            "alerts": alerts}
 
 
 @allow("admin", "supervisor")

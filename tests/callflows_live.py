@@ -32,6 +32,7 @@ from tests.live_asterisk import (
     LIVE_VOICEMAIL,
     REPO,
     LiveAsterisk,
+    extensions_head,
     free_port,
     ledger_and_control,
     silent_prompt,
@@ -45,8 +46,8 @@ orikaeshi_escalate => *9,self,Gosub(orikaeshi-escalate-menu,s,1)
 orikaeshi_handraise => *8,self,Gosub(orikaeshi-handraise,s,1)
 """
 
-# app_confbridge does not load without its file; the default profiles are enough.
-CONFBRIDGE = "[general]\n[default_bridge]\ntype = bridge\n[default_user]\ntype = user\n"
+# app_confbridge does not load without its file: the one the admin copies.
+CONFBRIDGE = (REPO / "dialplan" / "confbridge.conf.sample").read_text(encoding="utf-8")
 
 
 RELEASE_RENDERED = ("orikaeshi.conf", "safetynet.conf")
@@ -56,26 +57,15 @@ def extensions(agi_port: int, phones: str, globals_extra: str = "") -> str:
     """extensions.conf: our includes and the test's simulated phones ([test-operators])."""
     # Files with a Queue() naming the member Gosub are written for the binary's release
     # (RELEASE_RENDERED, into the PBX's etc, as `orikaeshi dialplan include --file` does).
-    includes = "\n".join(
-        f"#include {name}" if name in RELEASE_RENDERED else f"#include {REPO / 'dialplan' / name}"
+    includes = [
+        name if name in RELEASE_RENDERED else str(REPO / "dialplan" / name)
         for name in ("orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
                      "handraise.conf", "presence.conf", "recording.conf")
-        if (REPO / "dialplan" / name).exists())
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_SUPERVISORS = q-sup
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-operators/n
-ORIKAESHI_SPY_PREFIX = Local/
-{globals_extra}
-{includes}
-#include orikaeshi-fallback.conf
-
-{phones}
-"""
+        if (REPO / "dialplan" / name).exists()]
+    return extensions_head(
+        agi_port, outside="test-operators", includes=[*includes, "orikaeshi-fallback.conf"],
+        globals_extra="ORIKAESHI_SUPERVISORS = q-sup\nORIKAESHI_SPY_PREFIX = Local/\n"
+                      + globals_extra) + phones + "\n"
 
 
 @dataclass
@@ -133,8 +123,6 @@ def install_prompts(pbx: LiveAsterisk) -> None:
     # Music on hold: any audio will do (a class with no files is disabled).
     shutil.copy(REPO / "dialplan" / "sounds" / "orikaeshi" / "escalation-menu.wav",
                 pbx.root / "data" / "moh" / "hold.wav")
-    for digit in range(0, 21):
-        silent_prompt(pbx.sounds / "digits" / f"{digit}.wav")
 
 
 @contextlib.asynccontextmanager

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import time
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -269,23 +270,36 @@ async def ledger_and_control(pbx: LiveAsterisk, pool: asyncpg.Pool, config: Conf
         yield control
 
 
-def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
-                         ) -> str:
-    """extensions.conf of a live test: the include, the fallback map, simulated operators
-    in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
-    (dialled in ``outside``; [test-outside] is always busy)."""
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
+def extensions_head(agi_port: int | None, *, outside: str = "test-outside",
+                    includes: Sequence[str] = ("orikaeshi.conf", "orikaeshi-fallback.conf"),
+                    globals_extra: str = "") -> str:
+    """The head of a live test's extensions.conf: ``[general]`` as the sample has it; with
+    ``agi_port``, ``[globals]`` (the AGI there, outside numbers dialled as
+    Local/<number>@``outside``/n, then ``globals_extra`` lines) and the ``#include`` of each
+    of ``includes`` (a name in the PBX's etc, where LiveAsterisk writes orikaeshi.conf for
+    its release, or an absolute path).  The test's own contexts follow it."""
+    head = "[general]\nstatic = yes\nwriteprotect = yes\n\n"
+    if agi_port is None:
+        return head
+    lines = "".join(f"#include {name}\n" for name in includes)
+    return f"""{head}[globals]
 ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
 ORIKAESHI_OUTSIDE_PREFIX = Local/
 ORIKAESHI_OUTSIDE_SUFFIX = @{outside}/n
+{globals_extra}
+{lines}
+"""
 
-#include orikaeshi.conf
-#include orikaeshi-fallback.conf
 
+def orikaeshi_extensions(agi_port: int, *, talk_s: int = 3, outside: str = "test-outside"
+                         ) -> str:
+    """extensions.conf of a live test: the include, the fallback map, the outbound guard
+    (its FastAGI route is the test's to serve), simulated operators
+    in [test-operators] (answer after a second, talk ``talk_s``) and outside numbers
+    (dialled in ``outside``; [test-outside] is always busy)."""
+    return extensions_head(agi_port, outside=outside, includes=(
+        "orikaeshi.conf", "orikaeshi-fallback.conf",
+        str(REPO / "dialplan" / "outbound-guard.conf"))) + f"""\
 ; simulated operators: answer after a second, then talk
 [test-operators]
 exten => _X.,1,Ringing()
@@ -316,3 +330,10 @@ async def booted_control(pbx: LiveAsterisk, events: list[AmiMessage]) -> AsyncIt
             await control.logged_in.wait()
             await booted.wait()
         yield control
+
+
+def dump(path: Path, events: list[AmiMessage]) -> None:
+    """Kept beside the PBX's logs for whoever reads a failure."""
+    with path.open("w") as out:
+        for event in events:
+            out.write(json.dumps(dict(event), ensure_ascii=False) + "\n")

@@ -9,15 +9,13 @@ from pathlib import Path
 
 from service.clients.schema import parse_clients
 from service.config import REPO_ROOT, PbxConfig, load_config
-from service.dialplan.check import CORE_DIGITS
 from service.dialplan.render import render_fallback
-from tests.live_asterisk import silent_prompt
 
 SAMPLE_CLIENTS = REPO_ROOT / "deploy" / "clients.sample.yaml"
 SAMPLE_CONFIG = REPO_ROOT / "deploy" / "orikaeshi.toml.sample"
-SAMPLES = ("extensions", "queues", "manager", "cdr", "musiconhold", "features")
+SAMPLES = ("extensions", "queues", "manager", "cdr", "musiconhold", "features", "confbridge")
 INCLUDES = ("orikaeshi.conf", "escalation.conf", "supervisor.conf", "safetynet.conf",
-            "handraise.conf", "recording.conf", "presence.conf")
+            "handraise.conf", "recording.conf", "presence.conf", "outbound-guard.conf")
 
 
 def sample_pbx() -> PbxConfig:
@@ -34,12 +32,6 @@ def sample_etc(root: Path) -> Path:
     directory = parse_clients(SAMPLE_CLIENTS.read_text(encoding="utf-8"), "sample.yaml")
     (etc / "orikaeshi-fallback.conf").write_text(render_fallback(directory))
     return etc
-
-
-def core_digits(sounds: Path) -> None:
-    """Asterisk's core number sounds, as installed with Asterisk (silent here)."""
-    for name in CORE_DIGITS:
-        silent_prompt(sounds / f"{name}.wav")
 
 
 def edit(path: Path, old: str, new: str) -> None:

@@ -42,17 +42,13 @@ pytestmark = [pytest.mark.asterisk,
 CLIENTS = live_clients("KSL", "MDC")
 
 
-def extensions(agi_port: int) -> str:
-    return orikaeshi_extensions(agi_port)
-
-
 async def test_calls_reach_their_queue_with_whisper_and_fallback_when_service_is_down(
         pool, tmp_path: Path) -> None:
     directory = parse_clients(CLIENTS, "live.yaml")
     agi_port = free_port()
     queues = (REPO / "dialplan" / "queues.conf.sample").read_text()
     fallback = render_fallback(directory)
-    pbx = LiveAsterisk(tmp_path / "asterisk", extensions(agi_port), queues=queues,
+    pbx = LiveAsterisk(tmp_path / "asterisk", orikaeshi_extensions(agi_port), queues=queues,
                        voicemail=LIVE_VOICEMAIL,
                        extra_files={"orikaeshi-fallback.conf": fallback})
     # What `orikaeshi dialplan check` verifies, on the files this PBX runs.
@@ -149,7 +145,7 @@ async def test_supervisor_feature_code_whispers_and_is_audited(pool, tmp_path: P
     directory = parse_clients(CLIENTS, "live.yaml")
     agi_port = free_port()
     queues = (REPO / "dialplan" / "queues.conf.sample").read_text()
-    extensions_conf = extensions(agi_port).replace(
+    extensions_conf = orikaeshi_extensions(agi_port).replace(
         " same => n,Wait(3)\n", " same => n,Wait(12)\n").replace(
         "[globals]\n", "[globals]\nORIKAESHI_SPY_PREFIX = Local/\n") + f"""
 #include {REPO / "dialplan" / "supervisor.conf"}

@@ -47,7 +47,7 @@ SHOTS = os.environ.get("ORIKAESHI_SCREENSHOTS")
 # translate="no") and not scanned, nor the other language's name on the language switch
 # (marked with its own lang).  Client names are not data: each language has its own.
 SCAN = """(lang) => {
-  const acronyms = new Set(["CSV", "PBX", "Webhook"]);
+  const acronyms = new Set(["CSV", "PBX", "Webhook", "FAX"]);
   const foreign = lang === "ja" ? /[A-Za-z]{2,}/g
     : /[\\u3040-\\u30ff\\u3400-\\u9fff\\uff66-\\uff9f]/g;
   const found = [];

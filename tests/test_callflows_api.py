@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from service.app import create_app, database_ctx, web_ctx
 from service.callflows.alerts import raise_alert
 from service.callflows.complaints import complaint_count
+from service.callflows.handraise import HoldRequest, open_hold
 from tests.webapp import Seeded, seed, web_config
 
 
@@ -108,7 +109,7 @@ async def test_callflow_alerts_scoped_and_cleared(api, pool) -> None:
     assert [a["id"] for a in left["items"]] == ids[1:]
 
 
-async def test_handraise_endpoints_refuse_clearly_without_a_pbx(api) -> None:
+async def test_handraise_endpoints_refuse_clearly_without_a_pbx(api, pool) -> None:
     client, s = api
     status, _ = await call(client, s, "ksl", "POST", "/api/handraise", {})
     assert status == 403
@@ -118,6 +119,20 @@ async def test_handraise_endpoints_refuse_clearly_without_a_pbx(api) -> None:
     assert status == 404
     status, listed = await call(client, s, "sup", "GET", "/api/handraise?open=1")
     assert (status, listed) == (200, {"items": []})
+    # listen / whisper: supervisors only, a handraise that exists, a PBX session to do it.
+    status, body = await call(client, s, "sup", "POST", "/api/handraise/77/listen")
+    assert (status, body["error"]) == (404, "no handraise 77")
+    async with pool.acquire() as conn:
+        held = await open_hold(conn, HoldRequest(
+            pbx_id="pbx1", linkedid=s.linkedids["KSL"], client="KSL", operator="201",
+            caller_channel="PJSIP/trunk-00000001", via="api", requested_by="op"),
+            datetime.now(UTC))
+    for who, action, expected in (("op", "listen", 403), ("ksl", "whisper", 403),
+                                  ("sup", "listen", 503), ("admin", "whisper", 503)):
+        status, _ = await call(client, s, who, "POST", f"/api/handraise/{held}/{action}")
+        assert status == expected, (who, action)
+    status, listed = await call(client, s, "sup", "GET", "/api/handraise?open=1")
+    assert [(h["id"], h["supervisor_mode"]) for h in listed["items"]] == [(held, None)]
 
 
 async def test_dispositions_from_the_clients_list_on_answered_calls_only(api, pool,

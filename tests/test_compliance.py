@@ -258,8 +258,10 @@ async def test_worklist_shows_the_refusal_before_the_click(api, pool) -> None:
     response = await client.post(f"/api/obligations/{ob}/schedule", headers=headers,
                                  json={"operator": "201", "at": "2026-12-02T09:30:00"})
     assert response.status == 400 and "offset" in (await response.json())["error"]
+    # 09:30 the next morning in Tokyo (a time after the clock's, inside the hours).
     response = await client.post(f"/api/obligations/{ob}/schedule", headers=headers,
-                                 json={"operator": "201", "at": "2026-12-02T09:30:00+09:00"})
+                                 json={"operator": "201",
+                                       "at": (opens + timedelta(minutes=90)).isoformat()})
     assert response.status == 201
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM scheduled_callbacks")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ from tests.live_asterisk import (
     REPO,
     LiveAsterisk,
     asterisk_binary,
+    dump,
     free_port,
     ledger_and_control,
     live_clients,
@@ -74,13 +74,6 @@ def live_pbx(tmp_path: Path, agi_port: int, extra: str = "") -> LiveAsterisk:
     silent_prompt(pbx.root / "data" / "moh" / "hold.wav")  # the default class's music
     (pbx.root / "log" / "cdr-csv").mkdir(parents=True, exist_ok=True)  # cdr.conf.sample's
     return pbx
-
-
-def dump(path: Path, events: list[AmiMessage]) -> None:
-    """Kept beside the PBX's logs for whoever reads a failure."""
-    with path.open("w") as out:
-        for event in events:
-            out.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
 
 
 @contextlib.asynccontextmanager
@@ -272,10 +265,16 @@ async def test_wrong_inbound_context_is_refused_and_raises_the_alert(
 
 async def test_a_call_back_through_the_shipped_outbound_context(pool, tmp_path: Path) -> None:
     """Click-to-call as shipped: the operator's phone (phone_channel) is originated into
-    [orikaeshi-outbound] (callback_context), which Dials the callee; the ledger records an
-    outbound call with the Dial's result, because that context is in outbound_contexts."""
+    [orikaeshi-outbound] (callback_context), whose outbound guard asks the real
+    outbound_guard FastAGI route: it confirms the decision click-to-call made before the
+    Originate (OUTBOUND_DECISION) instead of counting a second attempt; then the context
+    Dials the callee and the ledger records an outbound call with the Dial's result, because
+    that context is in outbound_contexts."""
     from service.callbacks.dialer import place_callback
     from service.clients.store import load_document
+    from service.compliance.policy import callee_day
+    from service.store.compliance_sql import contact_history
+    from tests.outbound_live import fetch_when, start_guard_agi
 
     agi_port = free_port()
     pbx = live_pbx(tmp_path, agi_port)
@@ -286,6 +285,9 @@ async def test_a_call_back_through_the_shipped_outbound_context(pool, tmp_path: 
                                   outbound_contexts=("orikaeshi-outbound",),
                                   callback_context="orikaeshi-outbound",
                                   phone_channel="Local/{ext}@test-operators/n")
+    directory = parse_clients(CLIENTS, "live.yaml")
+    now = datetime(2026, 6, 10, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+    agi = await start_guard_agi(pool, directory, agi_port, lambda: now, (shipped,))
     config = config_for(tmp_path)
     events: list[AmiMessage] = []
     try:
@@ -294,26 +296,39 @@ async def test_a_call_back_through_the_shipped_outbound_context(pool, tmp_path: 
             async with pool.acquire() as conn:
                 placed = await place_callback(
                     control, conn, shipped, client="KSL", number="090-5555-6666",
-                    operator="201", requested_by="sup301",
-                    now=datetime(2026, 6, 10, 1, 0, tzinfo=UTC))  # 10:00 in Tokyo
+                    operator="201", requested_by="sup301", now=now)
             assert placed.placed, placed
-            rows: list[Any] = []
-            for _ in range(300):
-                async with pool.acquire() as conn:
-                    rows = await conn.fetch("SELECT * FROM calls WHERE direction = 'outbound' "
-                                            "AND ended_at IS NOT NULL")
-                if rows:
-                    break
-                await asyncio.sleep(0.1)
+            rows = await fetch_when(pool, "SELECT * FROM calls WHERE direction = 'outbound' "
+                                          "AND ended_at IS NOT NULL")
     finally:
+        await agi.close()
         pbx.stop()
         dump(tmp_path / "ami-events.jsonl", events)
     [row] = rows
     assert (row["callee_number"], row["placed_by"], row["dial_result"], row["client"]) == \
         ("09055556666", "201", "answered", "KSL"), dict(row)
-    dials = [e for e in events if e.get("Event") == "Newexten"
-             and e.get("Context") == "orikaeshi-outbound" and e.get("Application") == "Dial"]
-    assert dials and dials[0]["AppData"] == "Local/09055556666@test-operators/n,45"
+    outbound = [(e.get("Context"), e.get("Application"), e.get("AppData")) for e in events
+                if e.get("Event") == "Newexten"
+                and e.get("Context") in ("orikaeshi-outbound", "orikaeshi-outbound-guard")]
+    guard = [app for _, app, _ in outbound].index("Gosub")
+    agi_call = next(data for context, app, data in outbound if app == "AGI")
+    dial = [i for i, (_, app, _) in enumerate(outbound) if app == "Dial"]
+    async with pool.acquire() as conn:
+        decisions = await conn.fetch("SELECT * FROM outbound_decisions")
+        history = await contact_history(conn, "KSL", "+819055556666",
+                                        callee_day("+819055556666", now,
+                                                   directory.clients["KSL"].outbound,
+                                                   "Asia/Tokyo"))
+    # One decision, made by click-to-call and confirmed by the guard: counted once.
+    assert [(d["path"], d["allowed"], d["result"], d["callee_e164"]) for d in decisions] == \
+        [("click_to_call", True, "dialled", "+819055556666")]
+    assert history.attempts_today == 1
+    # The guard ran through the real route with that decision (OUTBOUND_DECISION, set by the
+    # Originate), before the Dial.
+    assert agi_call == (f"agi://127.0.0.1:{agi_port}/outbound_guard,09055556666,KSL,"
+                        f"{decisions[0]['id']}"), outbound
+    assert dial and guard < dial[0], outbound
+    assert outbound[dial[0]][2] == "Local/09055556666@test-operators/n,45"
 
 
 WHISPER_PROBE = """

@@ -15,7 +15,7 @@ import pytest
 
 from service.dialplan.check import MUST_READ, check_variables
 from service.dialplan.prompts import SEGMENTS, tools_available
-from tests.pbx_files import SAMPLE_CONFIG, core_digits, sample_etc
+from tests.pbx_files import SAMPLE_CONFIG, sample_etc
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "deploy" / "clients.sample.yaml"
@@ -65,12 +65,81 @@ def test_prompts_are_generated_reproducibly_and_the_check_passes(tmp_path: Path)
         shipped = REPO / "dialplan" / "sounds" / f"{name}.wav"
         assert shipped.read_bytes() == (sounds / f"{name}.wav").read_bytes(), name
 
+    # Only what `orikaeshi prompts` made: no Asterisk core sound (digits/<n>) is needed.
+    # The clients have after-call work: the sample queues.conf includes what
+    # `orikaeshi dialplan wrapup` wrote.
     etc = etc_with(tmp_path, (REPO / "dialplan" / "queues.conf.sample").read_text())
-    core_digits(sounds)
-    ok = orikaeshi(tmp_path, *CHECK, "--clients", str(SAMPLE),
+    clients = clients_with_wrapup(tmp_path)
+    wrote = orikaeshi(tmp_path, "--config", str(SAMPLE_CONFIG), "dialplan", "wrapup",
+                      "--clients", str(clients), "--out", str(etc / "orikaeshi-wrapup.conf"))
+    assert wrote.returncode == 0, wrote.stderr
+    ok = orikaeshi(tmp_path, *CHECK, "--clients", str(clients),
                    "--asterisk-etc", str(etc), "--sounds", str(sounds))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ok: 3 clients, 5 DIDs" in ok.stdout
+
+
+def clients_with_wrapup(tmp_path: Path) -> Path:
+    """The sample clients, KSL with 15 s of after-call work and MDC with 30 s."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    for queue, wrapup in (("q-ksl", "15s"), ("q-mdc", "30s")):
+        assert f"    queue: {queue}\n" in text
+        text = text.replace(f"    queue: {queue}\n",
+                            f"    queue: {queue}\n    wrapup: {wrapup}\n", 1)
+    path = tmp_path / "clients-wrapup.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_wrapup_is_written_for_queues_conf_and_checked(tmp_path: Path) -> None:
+    """`orikaeshi dialplan wrapup` writes each client queue's wrapuptime; `dialplan check`
+    refuses a queues.conf without the include, with a value that differs from the clients
+    file, and a value left for a client that no longer has one; with the file written
+    again the wrap-up lines are gone."""
+    clients = clients_with_wrapup(tmp_path)
+    etc = etc_with(tmp_path, (REPO / "dialplan" / "queues.conf.sample").read_text())
+    base = ("--config", str(SAMPLE_CONFIG), "dialplan")
+    printed = orikaeshi(tmp_path, *base, "wrapup", "--clients", str(clients))
+    assert (printed.returncode, printed.stdout) == (0, (
+        "; after-call work per client (orikaeshi clients file: wrapup)\n"
+        "[q-ksl](+)\nwrapuptime = 15\n[q-mdc](+)\nwrapuptime = 30\n"))
+    check = (*CHECK, "--clients", str(clients), "--asterisk-etc", str(etc),
+             "--sounds", str(tmp_path / "no-sounds"))
+
+    def wrapup_lines() -> list[str]:
+        done = orikaeshi(tmp_path, *check)
+        assert done.returncode == 1  # the prompts are missing here, whatever else
+        return [line for line in done.stdout.splitlines() if "wrapuptime" in line]
+
+    # Not written yet: the sample's #tryinclude finds nothing.
+    lines = wrapup_lines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{etc / 'queues.conf'}:")
+    assert ("[q-ksl] has no wrapuptime but the clients file gives KSL wrapup 15s: queues.conf "
+            "lacks `#include orikaeshi-wrapup.conf` at its end (write it with `orikaeshi "
+            f"dialplan wrapup --out {etc / 'orikaeshi-wrapup.conf'}`)") in lines[0]
+    assert "[q-mdc] has no wrapuptime but the clients file gives MDC wrapup 30s" in lines[1]
+    out = etc / "orikaeshi-wrapup.conf"
+    wrote = orikaeshi(tmp_path, *base, "wrapup", "--clients", str(clients), "--out", str(out))
+    assert (wrote.returncode, wrote.stderr.strip()) == (0, f"wrote {out}")
+    assert wrapup_lines() == []
+    # The clients file changes (KSL 20 s, MDC none) but the file is not written again.
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(clients.read_text().replace("wrapup: 15s", "wrapup: 20s")
+                       .replace("    wrapup: 30s\n", ""))
+    check = (*CHECK, "--clients", str(changed), "--asterisk-etc", str(etc),
+             "--sounds", str(tmp_path / "no-sounds"))
+    assert wrapup_lines() == [
+        f"{out}:3: [q-ksl] wrapuptime = 15 but the clients file gives KSL wrapup 20s: run "
+        f"`orikaeshi dialplan wrapup --out {out}` (and keep `#include orikaeshi-wrapup.conf` "
+        "last in queues.conf)",
+        f"{out}:5: [q-mdc] wrapuptime = 30, but no client of q-mdc (MDC) sets a wrapup any "
+        f"more: run `orikaeshi dialplan wrapup --out {out}`"]
+    # An unwritable --out is a clear refusal, not a traceback.
+    refused = orikaeshi(tmp_path, *base, "wrapup", "--clients", str(clients), "--out",
+                        str(tmp_path / "missing" / "dir" / "w.conf"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith(f"orikaeshi: cannot write {tmp_path / 'missing'}")
 
 
 def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None:
@@ -78,6 +147,8 @@ def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None
     for name in SEGMENTS:  # the shipped segments, but no per-client prompt
         (sounds / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "dialplan" / "sounds" / f"{name}.wav", sounds / f"{name}.wav")
+    # The outbound guard's refusal: the operator would hear nothing before the hang-up.
+    (sounds / "orikaeshi" / "outbound-refused-hours.wav").unlink()
     queues = (REPO / "dialplan" / "queues.conf.sample").read_text().replace("[q-mdc]",
                                                                             "[q-mdc-old]")
     etc = etc_with(tmp_path, queues)
@@ -91,9 +162,10 @@ def test_check_names_each_missing_queue_route_and_prompt(tmp_path: Path) -> None
     assert any(line.startswith("DID 0120987654 (WSH) has no fallback route") for line in lines)
     assert any(line.startswith("prompt custom/whisper-ksl has no audio file") for line in lines)
     assert not any("orikaeshi/repeat-caller" in line for line in lines)
-    # Asterisk's core sounds are not there either: the repeat whisper's numbers are named.
-    assert any(line.startswith("Asterisk's core sounds digits/1, digits/2, ") and
-               "digits/90 are not under" in line for line in lines), lines
+    assert any(line.startswith("prompt orikaeshi/outbound-refused-hours has no audio file")
+               for line in lines), lines
+    # No core sound is asked for: the repeat whisper is a Japanese prompt per count.
+    assert not any("digits/" in line for line in lines), lines
 
 
 def test_prompts_list_tells_what_to_record(tmp_path: Path) -> None:
@@ -150,3 +222,33 @@ def test_explain_without_a_database_says_the_repeat_check_is_unavailable(
     assert "no repeat check, database unreachable" in done.stderr
     assert "repeat check unavailable (database slow or away): routed normally" in done.stdout
     assert "  ROUTE_FLAGS = repeat_check_unavailable" in done.stdout
+
+
+def test_wrapup_check_reads_the_value_asterisk_will_use(tmp_path: Path) -> None:
+    """A queue takes wrapuptime from its own section (and `(+)` additions) or from the
+    templates its header names, the later one winning; the check compares that value."""
+    from service.callflows.presence import render_wrapup
+    from service.clients.schema import parse_clients
+    from service.dialplan.asterisk_conf import read_conf
+    from service.dialplan.check import check_wrapup
+
+    directory = parse_clients(clients_with_wrapup(tmp_path).read_text(), "c.yaml")
+    queues = tmp_path / "queues.conf"
+    queues.write_text("[base](!)\nwrapuptime = 15\n[slow](!)\nwrapuptime = 30\n"
+                      "[q-ksl](base)\n[q-mdc](base,slow)\n[q-wsh](base)\n[q-sup]\n")
+    conf = read_conf(queues)
+    assert conf is not None
+    # KSL 15 s from the template; MDC 30 s from the later template; WSH has no wrapup and
+    # the admin's own template value is left alone.
+    assert check_wrapup(directory, conf) == []
+    queues.write_text("[base](!)\nwrapuptime = 15\n[q-ksl](base)\n[q-mdc](base)\n"
+                      "[q-wsh](base)\n[q-sup]\n#include orikaeshi-wrapup.conf\n")
+    (tmp_path / "orikaeshi-wrapup.conf").write_text(render_wrapup(directory))
+    conf = read_conf(queues)
+    assert conf is not None and check_wrapup(directory, conf) == []
+    queues.write_text(queues.read_text().replace("#include orikaeshi-wrapup.conf\n", ""))
+    conf = read_conf(queues)
+    assert conf is not None
+    problems = check_wrapup(directory, conf)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"{queues}:2: [q-mdc] wrapuptime = 15 but the clients file gives MDC wrapup 30s")

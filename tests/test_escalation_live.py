@@ -41,6 +41,7 @@ from tests.live_asterisk import (
     REPO,
     LiveAsterisk,
     asterisk_binary,
+    extensions_head,
     free_port,
     ledger_and_control,
     live_clients,
@@ -61,21 +62,10 @@ orikaeshi_escalate => *9,self,Gosub(orikaeshi-escalate-menu,s,1)
 
 
 def extensions(agi_port: int) -> str:
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{agi_port}
-ORIKAESHI_SUPERVISORS = q-sup
-ORIKAESHI_OUTSIDE_PREFIX = Local/
-ORIKAESHI_OUTSIDE_SUFFIX = @test-operators/n
-
-#include orikaeshi.conf
-#include {REPO / "dialplan" / "escalation.conf"}
-#include {REPO / "dialplan" / "safetynet.conf"}
-#include orikaeshi-fallback.conf
-
+    includes = ("orikaeshi.conf", str(REPO / "dialplan" / "escalation.conf"),
+                str(REPO / "dialplan" / "safetynet.conf"), "orikaeshi-fallback.conf")
+    return extensions_head(agi_port, outside="test-operators", includes=includes,
+                           globals_extra="ORIKAESHI_SUPERVISORS = q-sup") + """\
 ; Simulated phones.  201 answers and escalates by feature code: *9, then 2 (complaint
 ; naming an operator) at the menu.  202 and 203 answer and stay; 301 (supervisor) answers,
 ; hears the whisper, talks briefly and hangs up.
@@ -116,14 +106,8 @@ async def test_operator_escalation_by_feature_code_and_by_dashboard(pool, tmp_pa
                                     "features.conf": FEATURES})
     for prompt in ("escalation-menu", "escalation-complaint",
                    "escalation-complaint_naming_operator", "escalation-payment_dispute",
-                   "escalation-other", "repeat-caller", "call-number", "repeat-3"):
+                   "escalation-other", "repeat-3"):
         silent_prompt(pbx.sounds / "orikaeshi" / f"{prompt}.wav")
-    # Asterisk's number and date saying reads these (the core sounds, silent here).
-    for digit in [*map(str, range(0, 21)), *(str(n) for n in range(30, 100, 10)), "hundred",
-                  "thousand", "at", "a-m", "p-m", "oclock", "oh", "today", "yesterday",
-                  *(f"day-{n}" for n in range(7)), *(f"mon-{n}" for n in range(12)),
-                  *(f"h-{n}" for n in range(1, 32))]:
-        silent_prompt(pbx.sounds / "digits" / f"{digit}.wav")
     pbx.start()
     config = config_for(tmp_path)
     live = pbx.pbx_config

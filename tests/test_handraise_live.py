@@ -8,6 +8,10 @@ the supervisor is released).  A third call, to MDC's operator 202, is put on hol
 the page's button does it (the bridged caller from the PBX, then the hold) and handed back.
 Hold and help times are in the handraise rows and in the ledger
 (calls.hold_s / help_s), every step is in the audit, and the wallboard alert was raised.
+
+Listen mode: nobody answers the alert; the supervisor presses listen and their phone joins
+the room muted (ConfbridgeList says Muted: Yes), whispers (No), listens again (Yes), then
+takes over (the caller joins, the supervisor is unmuted, the operator released).
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from service.callflows.handraise import HoldRequest, decide, hold_by_api
+from service.callflows.handraise import (
+    HandraiseError,
+    HoldRequest,
+    decide,
+    handraises,
+    hold_by_api,
+    room_of,
+    supervise,
+)
 from service.clients.schema import parse_clients
 from service.web.callflow_context import bridged_caller
 from tests.callflows_live import LivePbx, live_pbx
@@ -26,10 +38,10 @@ from tests.live_asterisk import asterisk_binary, live_clients
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
 
-PHONES = """
+# 201 answers a caller, then presses *8 (手上げ); rung back into the consult room by the
+# service (caller ID 201), it answers and stays.
+OPERATOR_201 = """
 [test-operators]
-; 201 answers a caller, then presses *8 (手上げ); rung back into the consult room by the
-; service (caller ID 201), it answers and stays.
 exten => 201,1,Answer()
  same => n,GotoIf($["${CALLERID(num)}" = "201"]?consult)
  same => n,Wait(2)
@@ -38,6 +50,8 @@ exten => 201,1,Answer()
  same => n,Hangup()
  same => n(consult),Wait(60)
  same => n,Hangup()
+"""
+PHONES = OPERATOR_201 + """\
 ; 202 answers and stays: its caller is put on hold from the page (POST /api/handraise).
 exten => 202,1,Answer()
  same => n,Wait(60)
@@ -140,3 +154,100 @@ async def test_hold_then_take_over_and_hold_then_hand_back(pool, tmp_path: Path)
         ("09011112222", taken["hold_s"], taken["help_s"]),
         ("09033334444", back["hold_s"], back["help_s"]),
         ("09055550000", by_page["hold_s"], by_page["help_s"])]
+
+
+LISTEN_PHONES = OPERATOR_201 + """\
+; 301, a supervisor away from the phone when the alert rings; the call the service makes
+; when the supervisor presses listen on the page ("手上げ聴取 201") is answered.
+exten => 301,1,GotoIf($[${REGEX("聴取" ${CALLERID(name)})}]?listen)
+ same => n,Ringing()
+ same => n,Wait(45)
+ same => n,Hangup()
+ same => n(listen),Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
+"""
+
+
+async def _muted(live: LivePbx, room: str) -> dict[str, str]:
+    """Who is in the room and muted: channel -> the Muted header of ConfbridgeList."""
+    listed = await live.control.send_action({"Action": "ConfbridgeList",
+                                             "Conference": room}, as_list=True)
+    return {e["Channel"]: e["Muted"] for e in listed if e.get("Event") == "ConfbridgeList"}
+
+
+async def test_supervisor_listens_muted_then_whispers_then_takes_over(pool, tmp_path: Path
+                                                                     ) -> None:
+    """The supervisor presses listen (no one answered the alert): their phone is rung into
+    the room muted; whisper unmutes them (the caller, on hold music, is not in the room);
+    listen again mutes them over AMI; take over unmutes them before the caller joins."""
+    directory = parse_clients(live_clients("KSL", queue_timeout="25s"), "live.yaml")
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO users (username, password_hash, role, extension) "
+                           "VALUES ('sup301', 'x', 'supervisor', '301')")
+    async with live_pbx(pool, tmp_path, directory, LISTEN_PHONES, {"q-ksl": "201"}) as live:
+        assert live.flows is not None
+        clock = live.flows.clock
+        await live.call("0312345678", "09077778888", wait_s=60)
+        row = (await live.rows("SELECT * FROM handraises WHERE operator_channel IS NOT NULL",
+                               want=1))[0]
+        room = room_of(row["id"])
+        await live.wait_for(lambda e: e.get("Event") == "ConfbridgeJoin"
+                            and e.get("Channel") == row["operator_channel"],
+                            "the operator in the room")
+        pbx = live.flows.pbx_for(None)
+        async with live.pool.acquire() as conn:
+            # Nobody took the alert: whisper has no one to unmute, take over no one.
+            with pytest.raises(HandraiseError, match="no supervisor has joined"):
+                await supervise(live.control, conn, pbx, row["id"], "whisper", "sup301",
+                                "301", clock())
+            rung = await supervise(live.control, conn, pbx, row["id"], "listen", "sup301",
+                                   "301", clock())
+        assert rung == {"id": row["id"], "mode": "listen", "supervisor": "301", "rung": True}
+        row = (await live.rows("SELECT * FROM handraises WHERE supervisor_channel IS NOT NULL",
+                               want=1))[0]
+        sup, operator = row["supervisor_channel"], row["operator_channel"]
+        await live.wait_for(lambda e: e.get("Event") == "ConfbridgeJoin"
+                            and e.get("Channel") == sup, "the supervisor in the room")
+        # Listening: in the room, muted; the operator talks; the caller is not there.
+        assert await _muted(live, room) == {operator: "No", sup: "Yes"}
+        assert live.find(lambda e: e.get("Event") == "MusicOnHoldStart"
+                         and e.get("Channel") == row["caller_channel"]) is not None
+        async with live.pool.acquire() as conn:
+            whisper = await supervise(live.control, conn, pbx, row["id"], "whisper", "sup301",
+                                      "301", clock())
+            assert (whisper["mode"], whisper["rung"]) == ("whisper", False)
+            assert await _muted(live, room) == {operator: "No", sup: "No"}
+            await supervise(live.control, conn, pbx, row["id"], "listen", "sup301", "301",
+                            clock())
+            assert await _muted(live, room) == {operator: "No", sup: "Yes"}
+            listed = await handraises(conn, open_only=True)
+            assert [(h["id"], h["supervisor_mode"]) for h in listed] == [(row["id"], "listen")]
+            await asyncio.sleep(1)  # a second of help, so that the help time is not zero
+            decided = await decide(live.control, conn, row["id"], "take_over", "sup301",
+                                   clock())
+        await live.wait_for(lambda e: e.get("Event") == "ConfbridgeJoin"
+                            and e.get("Conference") == room
+                            and e.get("Channel") == row["caller_channel"],
+                            "the caller in the room")
+        await live.wait_for(lambda e: e.get("Event") == "Hangup"
+                            and e.get("Channel") == operator, "the operator released")
+        # The supervisor talks with the caller now.
+        assert await _muted(live, room) == {row["caller_channel"]: "No", sup: "No"}
+        done = (await live.rows("SELECT * FROM handraises WHERE ended_at IS NOT NULL",
+                                want=1))[0]
+        audit = await live.rows("SELECT actor, action, detail FROM handraise_audit "
+                                "WHERE handraise_id = $1 ORDER BY id", row["id"], want=8)
+        call = (await live.rows("SELECT hold_s, help_s FROM calls WHERE hold_s IS NOT NULL",
+                                want=1))[0]
+    assert [(a["actor"], a["action"]) for a in audit] == [
+        ("201", "hold"), ("service", "alert"), ("201", "join"), ("sup301", "listen"),
+        ("301", "join"), ("sup301", "whisper"), ("sup301", "listen"), ("sup301", "take_over")]
+    assert audit[3]["detail"] == "ringing 301"
+    assert audit[4]["detail"] == f"supervisor listening {sup}"
+    # Help time runs from the listening supervisor's join.
+    assert (done["resolution"], done["helped_by"]) == ("taken_over", "301")
+    assert done["hold_s"] > done["help_s"] > 0.5
+    assert done["help_s"] == pytest.approx((done["ended_at"] - done["helped_at"]).total_seconds())
+    assert decided["help_s"] == done["help_s"]
+    assert (call["hold_s"], call["help_s"]) == (done["hold_s"], done["help_s"])

@@ -178,3 +178,48 @@ def test_one_bad_event_does_not_cost_the_rest_of_the_batch() -> None:
     assert ingest.bad_events == 1
     assert machine.calls["100.0"].uniqueids == ["100.0", "100.1"]
     assert writer.calls, "the batch's calls still went to the writer"
+
+
+def _handset_dial(machine: LedgerMachine, linkedid: str, guard_allows: bool) -> list[Call]:
+    """Operator 201's handset dials 0312340000 from [orikaeshi-phones]; the shipped
+    [orikaeshi-outbound] runs the guard, then Dials only when it allowed the call."""
+    phone = f"PJSIP/201-0000000{linkedid[0]}"
+    seen: list[Call] = []
+
+    def feed(t: float, **headers: str) -> None:
+        headers.update(Linkedid=linkedid, Uniqueid=linkedid, Channel=phone,
+                       AccountCode="KSL")
+        machine.feed(headers, t)
+        seen.extend(machine.take_dirty())
+
+    feed(0.0, Event="Newchannel", Context="orikaeshi-phones", Exten="0312340000")
+    for app in ("Goto", "NoOp", "Gosub"):
+        context = "orikaeshi-phones" if app == "Goto" else "orikaeshi-outbound"
+        feed(0.1, Event="Newexten", Context=context, Exten="0312340000", Application=app,
+             AppData="orikaeshi-outbound-guard,s,1(0312340000)" if app == "Gosub" else "")
+    feed(0.2, Event="Newexten", Context="orikaeshi-outbound-guard", Exten="s",
+         Application="AGI", AppData="agi://127.0.0.1:4573/outbound_guard,0312340000,KSL,")
+    feed(0.3, Event="VarSet", Variable="OUTBOUND_ALLOWED", Value="1" if guard_allows else "0")
+    if guard_allows:
+        feed(0.4, Event="Newexten", Context="orikaeshi-outbound", Exten="0312340000",
+             Application="Dial", AppData="PJSIP/0312340000@trunk,45")
+    else:
+        feed(0.4, Event="Newexten", Context="orikaeshi-outbound-guard", Exten="s",
+             Application="Playback", AppData="orikaeshi/outbound-refused-hours")
+    feed(5.0, Event="Hangup", Cause="21" if not guard_allows else "16")
+    return seen
+
+
+def test_a_dial_the_outbound_guard_refused_is_not_an_outbound_call() -> None:
+    """Nothing was dialled: no unanswered outbound call (which would count as an attempt on
+    the callee's obligation and in the client's outbound usage); the refusal's evidence is
+    the guard's row in outbound_decisions."""
+    machine = LedgerMachine("t", outbound_contexts=("orikaeshi-outbound",))
+    assert [c for c in _handset_dial(machine, "1.1", guard_allows=False)
+            if c.direction == "outbound"] == []
+    dialled = [c for c in _handset_dial(machine, "2.1", guard_allows=True)
+               if c.direction == "outbound"]
+    assert dialled, "the allowed dial is an outbound call"
+    call = dialled[-1]
+    assert (call.callee_number, call.placed_by, call.client) == ("0312340000", "201", "KSL")
+    assert call.ended_at == 5.0

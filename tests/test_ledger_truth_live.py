@@ -33,6 +33,7 @@ from tests.live_asterisk import (
     REPO,
     LiveAsterisk,
     asterisk_binary,
+    extensions_head,
     free_port,
     ledger_and_control,
     silent_prompt,
@@ -71,11 +72,7 @@ def _major(binary: str) -> int:
 def extensions(major: int) -> str:
     # Queue()'s gosub is its 7th argument from Asterisk 21 on, the 8th on 18 and 20.
     gosub = ",,test-whisper" if major >= 21 else ",,,test-whisper"
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[from-pstn]
+    return extensions_head(None) + f"""[from-pstn]
 exten => 0312345678,1,Set(CHANNEL(accountcode)=KSL)
  same => n,Set(ROUTE_CLIENT=KSL)
  same => n,Answer()
@@ -177,19 +174,9 @@ clients:
 
 
 def fallback_extensions(dead_agi_port: int) -> str:
-    return f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-ORIKAESHI_AGI = agi://127.0.0.1:{dead_agi_port}
-ORIKAESHI_SUPERVISORS = q-sup
-ORIKAESHI_FORWARD = Local/${{FORWARD_TO}}@test-operators/n
-
-#include {REPO / "dialplan" / "orikaeshi.conf"}
-#include orikaeshi-fallback.conf
-
-[test-operators]
+    # orikaeshi.conf as LiveAsterisk writes it for the binary's release.
+    return extensions_head(dead_agi_port, outside="test-operators",
+                           globals_extra="ORIKAESHI_SUPERVISORS = q-sup") + """[test-operators]
 exten => 201,1,Wait(1)
  same => n,Answer()
  same => n,Wait(30)

@@ -10,7 +10,12 @@ real database.
 * A number on the client's do-not-call list is refused on the handset, by click-to-call
   (the Originate is never sent) and as a scheduled call back.
 * The service unreachable: the dial is refused (fail closed) with the "cannot check" prompt.
+* The same on the shipped files, installed as an admin would (extensions.conf.sample and
+  every include): a handset's outside dial through [orikaeshi-phones] and the shipped
+  [orikaeshi-outbound] is refused at 22:30 and put through at 10:00, and the ledger has an
+  outbound call only for the one that was dialled.
 
+The guard's FastAGI route is served as ``orikaeshi serve`` wires it (tests/outbound_live.py).
 Run when ``ASTERISK_BIN`` gives a binary; skipped otherwise.
 """
 
@@ -23,27 +28,27 @@ from pathlib import Path
 
 import pytest
 
-from agi.context import AgiContext
-from agi.outbound_guard import HandsetDial, outbound_guard
-from agi.server import AgiServer
 from service.ami.adapter import AmiClient
 from service.ami.parser import AmiMessage
 from service.callbacks.dialer import place_callback
 from service.clients.schema import parse_clients
 from service.clients.store import load_document
-from service.compliance.guard import check_outbound
-from service.compliance.policy import OutboundDecision
 from service.compliance.scheduler import ScheduledCallbacks, schedule
-from service.routing.cache import RoutingCache
+from tests.callflows_live import install_prompts
 from tests.live_asterisk import (
     REPO,
     LiveAsterisk,
     asterisk_binary,
     booted_control,
+    dump,
     free_port,
+    ledger_and_control,
     live_clients,
     silent_prompt,
 )
+from tests.outbound_live import fetch_when, handset_dial, shipped_pbx, start_guard_agi
+from tests.replaying import config_for
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(asterisk_binary() is None, reason="no Asterisk binary")]
@@ -109,42 +114,12 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
         silent_prompt(pbx.sounds / "orikaeshi" / f"{prompt}.wav")
     pbx.start()
     now = {"at": LATE}
-
-    async def check(dial: HandsetDial, at: datetime) -> OutboundDecision:
-        async with pool.acquire() as conn:
-            return (await check_outbound(conn, dial.client, dial.number, path="handset",
-                                         now=at, requested_by=dial.operator,
-                                         operator=dial.operator, pbx_id="live",
-                                         uniqueid=dial.uniqueid,
-                                         placed_decision=dial.placed_decision)).decision
-
-    cache = RoutingCache()
-    cache.directory = directory
-    agi = AgiServer(state=AgiContext(cache, clock=lambda: now["at"], check_outbound=check))
-    agi.add_route("outbound_guard", outbound_guard)
-    await agi.start("127.0.0.1", agi_port)
+    agi = await start_guard_agi(pool, directory, agi_port, lambda: now["at"],
+                                (pbx.pbx_config,))
     events: list[AmiMessage] = []
 
     async def dial(control: AmiClient, number: str, handset: str = "201") -> str:
-        """The handset dials; returns what happened: the prompt played or 'dialled'."""
-        start = len(events)
-        answer = await control.send_action({
-            "Action": "Originate", "Channel": f"Local/{handset}@test-handset/n",
-            "Variable": f"DIALLED={number}", "Application": "Wait", "Data": "20",
-            "Async": "true", "Timeout": "10000"})
-        first = answer[0] if isinstance(answer, list) else answer
-        assert first.response == "Success", answer
-        for _ in range(200):
-            for event in events[start:]:
-                if event.get("Event") != "Newexten":
-                    continue
-                if event.get("Context") == "test-callee" and event.get("Exten") == number:
-                    return "dialled"
-                if event.get("Application") == "Playback" and \
-                        event.get("Context") == "orikaeshi-outbound-guard":
-                    return str(event.get("AppData"))
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"the dial of {number} neither played a prompt nor dialled")
+        return await handset_dial(control, events, number, handset=handset)
 
     try:
         async with booted_control(pbx, events) as control:
@@ -220,3 +195,79 @@ async def test_handset_dials_under_the_guard(pool, tmp_path: Path) -> None:
     assert "22:30 in Asia/Tokyo" in late["reason"]
     assert late["uniqueid"] and late["pbx_id"] == "live"
     assert "workplace" in rows[5]["reason"]
+
+
+# What a real site's pjsip.conf and carrier give, as Local channels: operator 201's phone
+# (an endpoint with context = orikaeshi-phones and accountcode = KSL: it carries the client's
+# account code and dials DIALLED in the shipped [orikaeshi-phones]) and the far end of the
+# trunk (ORIKAESHI_OUTSIDE_SUFFIX = @test-callee/n), which answers.
+SITE = """[test-handset]
+exten => 201,1,Set(CHANNEL(accountcode)=KSL)
+ same => n,Goto(orikaeshi-phones,${DIALLED},1)
+
+[test-callee]
+exten => _0X.,1,Answer()
+ same => n,Wait(1)
+ same => n,Hangup()
+"""
+
+
+async def test_a_handset_dial_through_the_shipped_sample_dialplan(pool, tmp_path: Path) -> None:
+    """extensions.conf.sample as the admin installs it: an operator dials an outside number
+    from the phone ([orikaeshi-phones] _0X.), which goes to [orikaeshi-outbound] and its
+    guard.  At 22:30 in the callee's time: refused with the shipped prompt, the channel hung
+    up (cause 21), nothing dialled, the refusal recorded and no outbound call in the ledger.
+    At 10:00: through to the callee, one allowed decision, one answered outbound call."""
+    directory = parse_clients(CLIENTS, "live.yaml")
+    async with pool.acquire() as conn:
+        await load_document(conn, CLIENTS, "live.yaml")
+    agi_port = free_port()
+    pbx = shipped_pbx(tmp_path / "asterisk", directory, agi_port, SITE)
+    install_prompts(pbx)  # the shipped Japanese prompts, dialplan/sounds/orikaeshi
+    pbx.start()
+    now = {"at": LATE}
+    agi = await start_guard_agi(pool, directory, agi_port, lambda: now["at"],
+                                (pbx.pbx_config,))
+    events: list[AmiMessage] = []
+    try:
+        async with ledger_and_control(pbx, pool, config_for(tmp_path), {}, events) as control:
+            assert await handset_dial(control, events, "09011112222") == \
+                "orikaeshi/outbound-refused-hours"
+            refused = next(e for e in events if e.get("Event") == "Newexten"
+                           and e.get("Context") == "orikaeshi-outbound-guard"
+                           and e.get("Application") == "Playback")
+            # The whole prompt is heard, then the guard hangs up.
+            await eventually(lambda: any(e.get("Event") == "Hangup" and
+                                         e.get("Uniqueid") == refused["Uniqueid"]
+                                         for e in events), 30, 0.1, "the refusal's hang-up")
+            now["at"] = DAYTIME
+            assert await handset_dial(control, events, "09033334444") == "dialled"
+            [call] = await fetch_when(pool, "SELECT * FROM calls WHERE direction = 'outbound' "
+                                            "AND ended_at IS NOT NULL")
+    finally:
+        await agi.close()
+        pbx.stop()
+        dump(tmp_path / "ami-events.jsonl", events)
+    # Both went the shipped way: the phone's outside pattern, then the guarded context.
+    phones = [e["Exten"] for e in events if e.get("Event") == "Newexten"
+              and e.get("Context") == "orikaeshi-phones" and e.get("Application") == "Goto"]
+    assert phones == ["09011112222", "09033334444"], phones
+    dials = [e["AppData"] for e in events if e.get("Event") == "Newexten"
+             and e.get("Context") == "orikaeshi-outbound" and e.get("Application") == "Dial"]
+    assert dials == ["Local/09033334444@test-callee/n,45"], dials
+    hangup = next(e for e in events if e.get("Event") == "Hangup"
+                  and e.get("Uniqueid") == refused["Uniqueid"])
+    assert hangup["Cause"] == "21", hangup
+    # The shipped prompt was there to play (Asterisk's log says when a file is missing).
+    assert "outbound-refused-hours" not in (pbx.root / "log" / "messages.log").read_text()
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM outbound_decisions ORDER BY id")
+    assert [(r["path"], r["callee_e164"], r["allowed"], r["rule"], r["client"], r["operator"])
+            for r in rows] == [
+        ("handset", "+819011112222", False, "calling_hours", "KSL", "201"),
+        ("handset", "+819033334444", True, "allowed", "KSL", "201")]
+    assert rows[0]["uniqueid"] == refused["Uniqueid"]  # ties the refusal to the channel
+    assert rows[0]["callee_local"] == "2026-06-10T22:30:00+09:00"
+    # The ledger: the refused dial placed no call; the allowed one is an answered call out.
+    assert (call["callee_number"], call["placed_by"], call["client"], call["dial_result"]) == \
+        ("09033334444", "201", "KSL", "answered"), dict(call)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,6 @@ from service.dialplan.render import (
 from tests.pbx_files import (
     SAMPLE_CLIENTS,
     SAMPLE_CONFIG,
-    core_digits,
     edit,
     sample_etc,
     sample_pbx,
@@ -83,6 +83,11 @@ def test_include_for_moves_only_the_gosub() -> None:
         in for_20
     # Written back for 22 it is the shipped file again (after its header line).
     assert include_for(for_20, 22).split("\n", 1)[1] == text
+    # The call-back context keeps its guard before its Dial on every release, and the
+    # guard's own file has nothing that differs between releases.
+    assert "Gosub(orikaeshi-outbound-guard,s,1(${EXTEN}))\n same => n,Dial(" in for_20
+    guard = (REPO_ROOT / "dialplan" / "outbound-guard.conf").read_text()
+    assert include_for(guard, 20).split("\n", 1)[1] == guard
 
 
 def test_unsupported_and_unknown_versions_are_refused(etc: Path) -> None:
@@ -148,6 +153,63 @@ def test_the_call_back_context_must_exist_and_dial(etc: Path) -> None:
          " same => n,Dial(${ORIKAESHI_OUTSIDE_PREFIX}${EXTEN}${ORIKAESHI_OUTSIDE_SUFFIX},45)\n",
          " same => n,Playback(beep)\n")
     only(check(etc), "[orikaeshi-outbound]: the call-back context does not Dial()")
+
+
+GUARD_GOSUB = " same => n,Gosub(orikaeshi-outbound-guard,s,1(${EXTEN}))\n"
+OUTSIDE_DIAL = (" same => n,Dial(${ORIKAESHI_OUTSIDE_PREFIX}${EXTEN}"
+                "${ORIKAESHI_OUTSIDE_SUFFIX},45)\n")
+
+
+def _line_of(path: Path, text: str) -> int:
+    return path.read_text().splitlines().index(text.rstrip("\n")) + 1
+
+
+def test_the_outbound_guard_must_be_included(etc: Path) -> None:
+    edit(etc / "extensions.conf", "#include outbound-guard.conf\n", "")
+    assert only(check(etc), "#include outbound-guard.conf: the dialplan has no "
+                "[orikaeshi-outbound-guard] context: [orikaeshi-outbound] Gosubs into it",
+                "fix: copy dialplan/outbound-guard.conf next to extensions.conf and #include "
+                "outbound-guard.conf in it").startswith(f"{etc / 'extensions.conf'}: ")
+
+
+def test_the_call_back_context_runs_the_guard_before_its_dial(etc: Path) -> None:
+    include = etc / "orikaeshi.conf"
+    edit(include, GUARD_GOSUB, "")
+    line = _line_of(include, OUTSIDE_DIAL)
+    refused = (f"{include}:{line}: [orikaeshi-outbound] Dial: dials an outside number without "
+               "the outbound guard first (orikaeshi Originates call backs into it "
+               "(callback_context)): calling hours, contact limits and do-not-call would be "
+               "neither enforced nor recorded for these calls; fix: same => "
+               "n,Gosub(orikaeshi-outbound-guard,s,1(${EXTEN})) before the Dial, as the "
+               "shipped [orikaeshi-outbound] does")
+    assert check(etc) == [refused]
+    # After the Dial it is too late; a GosubIf may be skipped: neither counts.
+    edit(include, OUTSIDE_DIAL, OUTSIDE_DIAL + GUARD_GOSUB)
+    assert check(etc) == [refused]
+    edit(include, OUTSIDE_DIAL + GUARD_GOSUB, GUARD_GOSUB.replace(
+        "Gosub(", "GosubIf($[${ROUTE_CLIENT} != \"\"]?") + OUTSIDE_DIAL)
+    assert check(etc) == [refused.replace(f":{line}:", f":{line + 1}:")]
+    edit(include, "GosubIf($[${ROUTE_CLIENT} != \"\"]?", "Gosub(")
+    assert check(etc) == []
+
+
+def test_every_outbound_context_that_dials_out_runs_the_guard(etc: Path) -> None:
+    """An outbound context of the admin's own, listed in outbound_contexts: refused while it
+    Dials the dialled number without the guard; a context that only rings a phone of the
+    office is not an outside dial."""
+    extensions = etc / "extensions.conf"
+    with extensions.open("a") as out:
+        out.write("\n[my-outbound]\nexten => _0X.,1,Set(CHANNEL(accountcode)=KSL)\n"
+                  " same => n,Dial(PJSIP/${EXTEN}@trunk,45)\n"
+                  "exten => 200,1,Dial(PJSIP/201,20)\n")
+    listed = ("orikaeshi-outbound", "my-outbound")
+    line = _line_of(extensions, " same => n,Dial(PJSIP/${EXTEN}@trunk,45)")
+    only(check(etc, outbound_contexts=listed),
+         f"{extensions}:{line}: [my-outbound] Dial: dials an outside number without the "
+         "outbound guard first (an outbound context (outbound_contexts))")
+    edit(extensions, "_0X.,1,Set(CHANNEL(accountcode)=KSL)\n",
+         "_0X.,1,Set(CHANNEL(accountcode)=KSL)\n" + GUARD_GOSUB)
+    assert check(etc, outbound_contexts=listed) == []
 
 
 def test_ami_needs_timestamps_the_account_and_its_rights(etc: Path) -> None:
@@ -229,6 +291,24 @@ def test_every_queue_has_hold_music(etc: Path) -> None:
     assert "callers would wait in silence" in problems[0]
 
 
+def test_the_consult_room_needs_confbridge_loaded(etc: Path) -> None:
+    """handraise.conf joins ConfBridges (the consult room, the supervisor's muted listen):
+    without confbridge.conf app_confbridge does not load and the phones are hung up."""
+    (etc / "confbridge.conf").unlink()
+    only(check(etc), "confbridge.conf: ConfBridge: cannot be read, and "
+                     "[orikaeshi-handraise-room]", "copy dialplan/confbridge.conf.sample")
+    shutil.copy(REPO_ROOT / "dialplan" / "confbridge.conf.sample", etc / "confbridge.conf")
+    edit(etc / "confbridge.conf", "[default_user]\ntype = user", "[default_user]\ntype = bridge")
+    only(check(etc), "[default_user] type: is 'bridge'", "fix: type = user")
+    shutil.copy(REPO_ROOT / "dialplan" / "confbridge.conf.sample", etc / "confbridge.conf")
+    (etc / "modules.conf").write_text("[modules]\nautoload = yes\nnoload => app_confbridge.so\n")
+    only(check(etc), "modules.conf:3: noload => app_confbridge.so: ConfBridge() is not loaded")
+    # A dialplan without 手上げ with hold needs no confbridge.conf.
+    (etc / "confbridge.conf").unlink()
+    edit(etc / "extensions.conf", "#include handraise.conf\n", "")
+    assert check(etc) == []
+
+
 def test_outside_numbers_are_not_a_template_in_globals(etc: Path) -> None:
     """The include's old way, ORIKAESHI_FORWARD = PJSIP/${FORWARD_TO}@trunk, dialled
     PJSIP/@trunk: Asterisk expands [globals] at load time."""
@@ -267,7 +347,6 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     sounds = tmp_path / "sounds"
     made = orikaeshi(tmp_path, "prompts", "--clients", str(SAMPLE_CLIENTS), "--out", str(sounds))
     assert made.returncode == 0, made.stderr
-    core_digits(sounds)
     common = ("dialplan", "check", "--clients", str(SAMPLE_CLIENTS), "--asterisk-etc",
               str(etc), "--sounds", str(sounds))
     good = orikaeshi(tmp_path, *common, "--asterisk-version", "22.5.0")
@@ -275,6 +354,7 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
     assert "ok: 3 clients, 5 DIDs" in good.stdout and "(Asterisk 22.5.0)" in good.stdout
     edit(etc / "extensions.conf", "[orikaeshi-phones]",
          "[from-pstn]\nexten => _X.,1,Goto(orikaeshi-inbound,${EXTEN},1)\n\n[orikaeshi-phones]")
+    edit(etc / "extensions.conf", "#include outbound-guard.conf\n", "")
     bad = orikaeshi(tmp_path, *common, "--asterisk-version", "20.20.1")
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
@@ -282,7 +362,11 @@ def test_dialplan_check_as_a_process(tmp_path: Path) -> None:
                for line in lines) == 2, lines
     assert any("[from-pstn]: sends calls to [orikaeshi-inbound] but is not in" in line
                for line in lines), lines
-    assert "3 problem(s)" in bad.stderr
+    assert f"{etc / 'extensions.conf'}: #include outbound-guard.conf: the dialplan has no " \
+        "[orikaeshi-outbound-guard] context" in bad.stdout, lines
+    assert "4 problem(s)" in bad.stderr
+    edit(etc / "extensions.conf", "#include presence.conf\n",
+         "#include presence.conf\n#include outbound-guard.conf\n")
     # `dialplan include` writes the include for that PBX; then the check passes again.
     edit(etc / "extensions.conf", "[from-pstn]\nexten => _X.,1,Goto(orikaeshi-inbound,"
          "${EXTEN},1)\n\n", "")

@@ -87,7 +87,7 @@ async def test_an_unreachable_pbx_is_named_in_healthz_and_api_status(
             statuses[who] = got.status
             if got.status == 200:
                 body = await got.json()
-                assert set(body) == {"pbx", "agi", "spool", "alerts"}
+                assert set(body) == {"pbx", "agi", "spool", "reconcile", "alerts"}
                 assert body["pbx"][0]["last_error"] == link["last_error"]
                 assert body["alerts"][0]["kind"] == "pbx_down"
         assert statuses == {"admin": 200, "sup": 200, "op": 403, "ksl": 403}

@@ -14,7 +14,14 @@
    the supervisor on hand back) is hung up.  Hold time (held .. decision) and help time
    (supervisor joined .. decision) go to the handraise row and to the call in the ledger
    (``calls.hold_s``, ``calls.help_s``, summed over the call's handraises).
-3. After a hand back the supervisor may listen or whisper on the operator as usual
+3. **listen** / **whisper** while the caller is on hold (``POST /api/handraise/{id}/listen``
+   or ``/whisper``): listen mutes the helping supervisor in the room (AMI ConfbridgeMute), or,
+   when no supervisor has joined yet, rings the acting supervisor's own phone into the room
+   muted (``[orikaeshi-handraise-listen]``: a ConfBridge user profile with ``startmuted``, set
+   on the channel with ``CONFBRIDGE(user,startmuted)``); whisper unmutes the supervisor
+   (ConfbridgeUnmute), who then talks to the operator only: the caller is not in the room but
+   on music on hold.  A take over unmutes a listening supervisor before the caller joins.
+4. After a hand back the supervisor may listen or whisper on the operator as usual
    (``POST /api/spy``, ``*221``/``*222``): audited in ``spy_audit``.
 
 Every step is in ``handraise_audit`` (who, what, when).
@@ -38,10 +45,13 @@ from service.logs import get_logger
 log = get_logger(__name__)
 
 ACTIONS = ("take_over", "hand_back")
+# What the helping supervisor does while the caller is on hold (muted or talking).
+SUPERVISE = ("listen", "whisper")
 HOLD_CONTEXT = "orikaeshi-handraise-hold"
 ROOM_CONTEXT = "orikaeshi-handraise-room"
 SUPERVISOR_CONTEXT = "orikaeshi-handraise-supervisor"
 JOIN_CONTEXT = "orikaeshi-handraise-join"
+LISTEN_CONTEXT = "orikaeshi-handraise-listen"
 
 
 class HandraiseError(Exception):
@@ -184,9 +194,11 @@ async def ring_helpers(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
 
 
 async def joined(conn: asyncpg.Connection, handraise_id: int, who: str, channel: str,
-                 at: datetime) -> str:
+                 at: datetime, mode: str = "") -> str:
     """Someone answered the ring and is in the room: the operator (their phone's channel is
-    kept, for a take over) or a supervisor (the first one is the helper).  Returns the role."""
+    kept, for a take over) or a supervisor (the first one is the helper; help time starts
+    now, listening or not).  ``mode`` "listen": a supervisor who joins muted.  Returns the
+    role."""
     row = await conn.fetchrow("SELECT operator FROM handraises WHERE id = $1", handraise_id)
     if row is None:
         raise HandraiseError(f"no handraise {handraise_id}")
@@ -200,25 +212,106 @@ async def joined(conn: asyncpg.Connection, handraise_id: int, who: str, channel:
             "WHERE id = $1 AND helped_at IS NULL AND ended_at IS NULL",
             handraise_id, at, who, channel)
         role = "supervisor"
+    listening = " listening" if mode == "listen" and role == "supervisor" else ""
     async with conn.transaction():
-        await _audit(conn, handraise_id, who, "join", at, f"{role} {channel}")
+        await _audit(conn, handraise_id, who, "join", at, f"{role}{listening} {channel}")
         await _tell(conn, handraise_id, at)
     return role
+
+
+def room_of(handraise_id: int) -> str:
+    """The consult room's ConfBridge name (dialplan/handraise.conf: orikaeshi-hr<id>)."""
+    return f"orikaeshi-hr{handraise_id}"
+
+
+async def supervisor_mode(conn: asyncpg.Connection, handraise_id: int) -> str | None:
+    """The helping supervisor's last listen / whisper step (None: neither, so talking)."""
+    mode: str | None = await conn.fetchval(
+        "SELECT action FROM handraise_audit WHERE handraise_id = $1 "
+        "AND action IN ('listen', 'whisper') ORDER BY id DESC LIMIT 1", handraise_id)
+    return mode
+
+
+async def _answer(ami: AmiClient, action: dict[str, str]) -> tuple[bool, str]:
+    """Send an AMI action: (accepted, the PBX's message)."""
+    try:
+        answer = await ami.send_action(action)
+    except AmiError as exc:
+        return False, str(exc)
+    return getattr(answer, "response", "") == "Success", getattr(answer, "message", "")
+
+
+async def _open(conn: asyncpg.Connection, handraise_id: int, action: str,
+                allowed: tuple[str, ...]) -> asyncpg.Record:
+    """The handraise a decision or a listen / whisper is about: it exists and is open."""
+    if action not in allowed:
+        raise HandraiseError(f"action must be one of {', '.join(allowed)}")
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM handraises WHERE id = $1", handraise_id)
+    if row is None:
+        raise HandraiseError(f"no handraise {handraise_id}")
+    if row["ended_at"] is not None:
+        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    return row
+
+
+async def supervise(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig,
+                    handraise_id: int, action: str, actor: str, phone: str | None,
+                    at: datetime) -> dict[str, Any]:
+    """Listen (muted) or whisper (talk to the operator; the caller stays on hold music).
+
+    With a supervisor in the room (the helper), listen mutes and whisper unmutes that
+    supervisor's channel in the conference.  With none yet, listen rings ``phone`` (the
+    acting user's extension) into the room muted, and that phone becomes the helper when
+    it answers (the ``joined`` step); whisper needs someone in the room.
+    """
+    row = await _open(conn, handraise_id, action, SUPERVISE)
+    channel = row["supervisor_channel"]
+    if channel is None:
+        if action == "whisper":
+            raise HandraiseError("no supervisor has joined yet: listen first (or answer the "
+                                 "alert)")
+        if not phone:
+            raise HandraiseError("no supervisor has joined yet and you have no phone "
+                                 "extension to listen on")
+        # Audited before ringing: the phone may answer (and join) at once.
+        await _audit(conn, handraise_id, actor, "listen", at, f"ringing {phone}")
+        accepted, message = await _answer(ami, {
+            "Action": "Originate", "Channel": pbx.phone_channel.format(ext=phone),
+            "Context": LISTEN_CONTEXT, "Exten": f"hr{handraise_id}", "Priority": "1",
+            "CallerID": f'"手上げ聴取 {row["operator"]}" <{row["operator"]}>',
+            "Timeout": "30000", "Async": "true"})
+        if not accepted:
+            await _audit(conn, handraise_id, "service", "listen_failed", at, message)
+            raise HandraiseError(f"the PBX refused to ring {phone}: {message or 'no answer'}")
+        return {"id": handraise_id, "mode": "listen", "supervisor": phone, "rung": True}
+    accepted, message = await _answer(ami, {
+        "Action": "ConfbridgeMute" if action == "listen" else "ConfbridgeUnmute",
+        "Conference": room_of(handraise_id), "Channel": channel})
+    if not accepted:
+        # E.g. the supervisor's phone answered but is still hearing the alert.
+        raise HandraiseError(f"the PBX refused to {action}: {message or 'no answer'}")
+    await _audit(conn, handraise_id, actor, action, at, f"{row['helped_by']} {channel}")
+    return {"id": handraise_id, "mode": action, "supervisor": row["helped_by"],
+            "rung": False}
 
 
 async def decide(ami: AmiClient, conn: asyncpg.Connection, handraise_id: int, action: str,
                  actor: str, at: datetime) -> dict[str, Any]:
     """Take over (the caller to the supervisor) or hand back (the caller to the operator)."""
-    if action not in ACTIONS:
-        raise HandraiseError(f"action must be one of {', '.join(ACTIONS)}")
-    row = await conn.fetchrow("SELECT * FROM handraises WHERE id = $1", handraise_id)
-    if row is None:
-        raise HandraiseError(f"no handraise {handraise_id}")
-    if row["ended_at"] is not None:
-        raise HandraiseError(f"handraise {handraise_id} already ended ({row['resolution']})")
+    row = await _open(conn, handraise_id, action, ACTIONS)
     leaving = row["operator_channel"] if action == "take_over" else row["supervisor_channel"]
     if action == "take_over" and row["supervisor_channel"] is None:
         raise HandraiseError("no supervisor has joined yet: nobody to take the caller over")
+    if action == "take_over" and await supervisor_mode(conn, handraise_id) == "listen":
+        # A listening supervisor is muted: unmuted before the caller joins, or the caller
+        # would hear nobody.
+        accepted, message = await _answer(ami, {
+            "Action": "ConfbridgeUnmute", "Conference": room_of(handraise_id),
+            "Channel": row["supervisor_channel"]})
+        if not accepted:
+            log.warning("handraise_unmute_failed", channel=row["supervisor_channel"],
+                        error=message)
     try:
         moved = await ami.send_action({"Action": "Redirect", "Channel": row["caller_channel"],
                                        "Context": JOIN_CONTEXT, "Exten": f"hr{handraise_id}",
@@ -264,7 +357,10 @@ async def handraises(conn: asyncpg.Connection, *, open_only: bool, limit: int = 
                      ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT id, pbx_id, linkedid, client, operator, via, held_at, helped_at, helped_by,
-                  ended_at, resolution, hold_s, help_s
-             FROM handraises WHERE (NOT $1 OR ended_at IS NULL)
+                  ended_at, resolution, hold_s, help_s,
+                  (SELECT a.action FROM handraise_audit a WHERE a.handraise_id = h.id
+                      AND a.action IN ('listen', 'whisper')
+                    ORDER BY a.id DESC LIMIT 1) AS supervisor_mode
+             FROM handraises h WHERE (NOT $1 OR ended_at IS NULL)
             ORDER BY id DESC LIMIT $2""", open_only, limit)
     return [dict(r) for r in rows]

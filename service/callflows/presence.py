@@ -66,6 +66,28 @@ def time_in_states(spans: Iterable[Span], start: datetime, end: datetime
     return totals
 
 
+# The file `orikaeshi dialplan wrapup` writes, #include'd at the end of queues.conf.
+WRAPUP_INCLUDE = "orikaeshi-wrapup.conf"
+
+
+def wrapup_times(directory: Directory) -> dict[str, int]:
+    """Each client queue's after-call work in seconds (``wrapup`` in the clients file; the
+    client's queue and skill queue).  A queue shared by clients takes the first client's
+    (by code) that sets one; queues of clients without a wrap-up are absent.
+
+    >>> from service.clients.model import Client, Directory
+    >>> wrapup_times(Directory({"A": Client("A", "A", (), "q-a"),
+    ...                         "K": Client("K", "K", (), "q-k", wrapup_s=15)}, {}))
+    {'q-k': 15}
+    """
+    times: dict[str, int] = {}
+    for client in sorted(directory.clients.values(), key=lambda c: c.code):
+        for queue in (client.queue, client.skill_queue):
+            if queue and client.wrapup_s and queue not in times:
+                times[queue] = client.wrapup_s
+    return times
+
+
 def render_wrapup(directory: Directory) -> str:
     """queues.conf additions giving each client's queues its after-call work time
     (``wrapup`` in the clients file): ``#include orikaeshi-wrapup.conf`` at the end of
@@ -79,12 +101,8 @@ def render_wrapup(directory: Directory) -> str:
     <BLANKLINE>
     """
     out = ["; after-call work per client (orikaeshi clients file: wrapup)"]
-    seen: set[str] = set()
-    for client in sorted(directory.clients.values(), key=lambda c: c.code):
-        for queue in (client.queue, client.skill_queue):
-            if queue and client.wrapup_s and queue not in seen:
-                seen.add(queue)
-                out += [f"[{queue}](+)", f"wrapuptime = {client.wrapup_s}"]
+    for queue, seconds in wrapup_times(directory).items():
+        out += [f"[{queue}](+)", f"wrapuptime = {seconds}"]
     return "\n".join(out) + "\n"
 
 

@@ -128,6 +128,7 @@ class Client:
     name_ja: str | None = None              # the client's name on Japanese reports
     name_en: str | None = None              # and on English ones (default: name)
     plan_counts: str = "answered"           # answered | offered: what uses up plan_calls
+    plan_outbound: bool = False             # outbound calls use up plan_calls too
     overage_price: int | None = None        # JPY per call over plan_calls
     service_level_s: float = 20.0           # answered within this counts to service level
     report_contacts: tuple[str, ...] = ()   # monthly report e-mail (default: report_emails)

@@ -267,10 +267,11 @@ _CLIENT_KEYS = ("name", "dids", "timezone", "hours", "national_holidays", "close
                 "callback_deadline", "calling_hours", "short_abandon", "repeat",
                 "greeting_script", "notes", "reports", "name_ja", "name_en", "plan_counts",
                 "overage_price", "service_level", "retention",
-                "wallboard", "outbound", *CALLFLOW_KEYS)
+                "wallboard", "outbound", "plan_outbound", *CALLFLOW_KEYS)
 _DEFAULT_KEYS = ("timezone", "national_holidays", "calling_hours", "short_abandon",
                  "callback_deadline", "repeat", "queue_timeout", "after_timeout",
-                 "plan_counts", "service_level", "retention", "wallboard", *CALLFLOW_KEYS)
+                 "plan_counts", "plan_outbound", "service_level", "retention", "wallboard",
+                 *CALLFLOW_KEYS)
 
 
 def _client(r: _Reader, code_node: yaml.Node, node: yaml.Node, base: Client,
@@ -557,6 +558,10 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                            ("answered", "offered"))
     if plan_counts:
         changes["plan_counts"] = plan_counts
+    plan_outbound = r.choice(fields.get("plan_outbound"), f"{path}.plan_outbound",
+                             ("true", "false", "yes", "no"))
+    if plan_outbound:
+        changes["plan_outbound"] = plan_outbound in ("true", "yes")
     service_level = r.duration(fields.get("service_level"), f"{path}.service_level")
     if service_level is not None:
         changes["service_level_s"] = service_level

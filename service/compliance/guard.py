@@ -9,8 +9,10 @@ lock on (client, callee).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -22,9 +24,13 @@ from service.compliance.policy import (
     callee_day,
     decide_outbound,
 )
+from service.config import PbxConfig
 from service.logs import get_logger
 from service.phone import mask, to_e164
 from service.store import compliance_sql
+
+if TYPE_CHECKING:
+    from agi.outbound_guard import HandsetDial, OutboundCheck
 
 log = get_logger(__name__)
 
@@ -83,3 +89,22 @@ async def check_outbound(conn: asyncpg.Connection, client: Client | None, number
         event, client=code, callee=mask(e164 or number), path=path, rule=decision.rule,
         by=requested_by, override_by=override.by if override and decision.overridden else None)
     return Checked(decision, decision_id, e164)
+
+
+def handset_check(pool: asyncpg.Pool, pbxs: Sequence[PbxConfig]) -> OutboundCheck:
+    """What the ``outbound_guard`` FastAGI route asks for each guarded dial (a handset, or a
+    call back reaching the outbound context): decided and recorded on the ``handset`` path,
+    or the call back's own decision confirmed.  The PBX is the one whose AMI host the AGI
+    session came from."""
+
+    async def check(dial: HandsetDial, now: datetime) -> OutboundDecision:
+        pbx_id = next((p.pbx_id for p in pbxs if p.ami_host == dial.pbx_host), None)
+        async with pool.acquire(timeout=1) as conn:
+            checked = await check_outbound(conn, dial.client, dial.number, path="handset",
+                                           now=now, requested_by=dial.operator,
+                                           operator=dial.operator, pbx_id=pbx_id,
+                                           uniqueid=dial.uniqueid,
+                                           placed_decision=dial.placed_decision)
+        return checked.decision
+
+    return check

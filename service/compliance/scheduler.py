@@ -62,6 +62,20 @@ class ScheduledCallbacks:
                    ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED""", now)
             if row is None:
                 return False
+            # A call back done, cancelled or expired since it was scheduled is not placed
+            # (a caller whose call back was cancelled as a wrong number is not rung).
+            closed = await conn.fetchval(
+                "SELECT state FROM callback_obligations WHERE id = $1 AND state <> 'open'",
+                row["obligation_id"]) if row["obligation_id"] is not None else None
+            if closed is not None:
+                await conn.execute(
+                    """UPDATE scheduled_callbacks SET state = 'cancelled', updated_at = now(),
+                           last_reason = $2 WHERE id = $1""",
+                    row["id"], f"not placed: the call back is {closed}")
+                log.info("scheduled_callback", id=row["id"], client=row["client"],
+                         callee=mask(row["callee_e164"]), state="cancelled",
+                         reason=f"call back {closed}")
+                return True
             pbx, ami = self.ami()
             result = await place_callback(
                 ami, conn, pbx, client=row["client"], number=row["callee_e164"],

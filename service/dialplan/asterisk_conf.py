@@ -41,6 +41,8 @@ class ConfFile:
     # Section name -> where its header is (first occurrence), template sections excluded.
     sections: dict[str, str] = field(default_factory=dict)
     templates: set[str] = field(default_factory=set)
+    # Section name -> the templates its header names, ``[q-ksl](orikaeshi-queue)``.
+    inherits: dict[str, tuple[str, ...]] = field(default_factory=dict)
     missing_includes: list[str] = field(default_factory=list)  # "file:line: name"
 
     def values(self, section: str, key: str) -> list[ConfLine]:
@@ -54,6 +56,20 @@ class ConfFile:
 
     def section_lines(self, section: str) -> list[ConfLine]:
         return [line for line in self.lines if line.section == section]
+
+    def effective(self, section: str, key: str, _seen: frozenset[str] = frozenset()
+                  ) -> ConfLine | None:
+        """The value Asterisk gives ``key`` in ``section``: the section's own last line
+        (``[s](+)`` additions included), else the last of the templates it names, in
+        order (a later template overrides an earlier one)."""
+        own = self.setting(section, key)
+        if own is not None:
+            return own
+        found = None
+        for parent in self.inherits.get(section, ()):
+            if parent not in _seen:  # a template naming itself must not loop
+                found = self.effective(parent, key, _seen | {section}) or found
+        return found
 
 
 def _strip_comment(text: str) -> str:
@@ -104,10 +120,14 @@ def _read_into(conf: ConfFile, path: Path, base: Path, section: str | None,
         header = _SECTION.match(line)
         if header:
             current = header.group(1).strip()
-            if (header.group(3) or "").startswith("!"):
+            marks = [m.strip() for m in (header.group(3) or "").split(",") if m.strip()]
+            if marks[:1] == ["!"]:
                 conf.templates.add(current)
             else:
                 conf.sections.setdefault(current, f"{path}:{lineno}")
+            parents = tuple(m for m in marks if m not in ("!", "+"))
+            if parents:
+                conf.inherits[current] = parents
             continue
         key, sep, value = line.partition("=")
         if not sep:

@@ -2,7 +2,8 @@
 
 Checks that the include uses exactly the variable names of agi/variables.py (a typo such as
 ``${ROUTE_QEUE}`` would silently read as empty), that every DID has a fallback route, that
-every queue exists in queues.conf, and that every prompt file is there.
+every queue exists in queues.conf, that every prompt file is there, and that each client
+queue's ``wrapuptime`` is the clients file's ``wrapup`` (:func:`check_wrapup`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import re
 from pathlib import Path
 
 from agi import variables as v
+from service.callflows.presence import WRAPUP_INCLUDE, wrapup_times
 from service.clients.model import Directory
+from service.dialplan.asterisk_conf import ConfFile
 from service.dialplan.prompts import check_prompts, needed_prompts
 
 # Names the dialplan may use that are not ours: Asterisk's own variables and functions,
@@ -32,8 +35,8 @@ MUST_READ = (v.ACTION, v.QUEUE, v.QUEUE_TIMEOUT, v.OVERFLOW_QUEUE, v.OVERFLOW_TI
 _USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SET = re.compile(r"Set\(([A-Za-z_][A-Za-z0-9_]*)=")
 AUDIO = (".wav", ".gsm", ".ulaw", ".alaw", ".sln", ".g722", ".WAV")
-# What [orikaeshi-repeat-whisper] plays for the call's number (1..20, then tens and units).
-CORE_DIGITS = tuple(f"digits/{n}" for n in (*range(1, 21), *range(30, 100, 10)))
+# No core sounds (digits/<n>) are demanded: the repeat whisper is one pre-generated Japanese
+# prompt per count (orikaeshi/repeat-2..20, repeat-many), listed by needed_prompts.
 
 
 def _has_audio(sounds: Path, name: str) -> bool:
@@ -97,12 +100,6 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
             if queue not in present:
                 problems.append(f"queue {queue} ({who}) is not in queues.conf")
     if sounds is not None:
-        missing = [name for name in CORE_DIGITS if not _has_audio(sounds, name)]
-        if missing:
-            problems.append(f"Asterisk's core sounds {', '.join(missing)} are not under "
-                            f"{sounds}: the repeat caller's whisper says the call's number "
-                            "with them (install Asterisk's core sounds, e.g. "
-                            "asterisk-core-sounds-en-wav)")
         for prompt in needed_prompts(directory):
             if not _has_audio(sounds, prompt.name):
                 problems.append(f"prompt {prompt.name} has no audio file under {sounds} "
@@ -110,4 +107,39 @@ def check_directory(directory: Directory, *, queues_conf: str | None,
         # A prompt whose length does not fit its text (espeak reading kanji as English
         # words), a whisper too long to keep the caller waiting, a format to transcode.
         problems += check_prompts(directory, sounds)
+    return problems
+
+
+def check_wrapup(directory: Directory, queues: ConfFile) -> list[str]:
+    """Each client queue's after-call work as Asterisk will read queues.conf (includes
+    followed) against the clients file's ``wrapup``: a client with a wrap-up whose queue has
+    none (queues.conf lacks ``#include orikaeshi-wrapup.conf``) or another value, and a
+    value left in orikaeshi-wrapup.conf for a queue whose clients no longer set one.
+    Queues missing from queues.conf are :func:`check_directory`'s business."""
+    fix = f"orikaeshi dialplan wrapup --out {queues.path.parent / WRAPUP_INCLUDE}"
+    wanted = wrapup_times(directory)
+    owners: dict[str, str] = {}
+    for client in sorted(directory.clients.values(), key=lambda c: c.code):
+        for queue in (client.queue, client.skill_queue):
+            if queue:
+                owners.setdefault(queue, client.code)
+    problems = []
+    for queue, code in sorted(owners.items()):
+        if queue not in queues.sections:
+            continue
+        line = queues.effective(queue, "wrapuptime")
+        value = line.value.strip() if line else "0"
+        want = wanted.get(queue)
+        if want is None:
+            if line is not None and line.path.name == WRAPUP_INCLUDE and value != "0":
+                problems.append(f"{line.where}: [{queue}] wrapuptime = {value}, but no client "
+                                f"of {queue} ({code}) sets a wrapup any more: run `{fix}`")
+        elif line is None:
+            problems.append(f"{queues.sections[queue]}: [{queue}] has no wrapuptime but the "
+                            f"clients file gives {code} wrapup {want}s: queues.conf lacks "
+                            f"`#include {WRAPUP_INCLUDE}` at its end (write it with `{fix}`)")
+        elif value != str(want):
+            problems.append(f"{line.where}: [{queue}] wrapuptime = {value} but the clients "
+                            f"file gives {code} wrapup {want}s: run `{fix}` (and keep "
+                            f"`#include {WRAPUP_INCLUDE}` last in queues.conf)")
     return problems

@@ -1,4 +1,4 @@
-"""``orikaeshi dialplan render|include|check`` and ``orikaeshi prompts``."""
+"""``orikaeshi dialplan render|include|wrapup|check`` and ``orikaeshi prompts``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from service.ami.adapter import AmiClient, AmiError
+from service.callflows.presence import WRAPUP_INCLUDE, render_wrapup
 from service.clients.commands import clients_from
 from service.clients.model import Directory
 from service.clients.schema import ClientsFileError
 from service.config import Config, ConfigError, PbxConfig
-from service.dialplan.check import check_directory, check_variables
+from service.dialplan.asterisk_conf import read_conf
+from service.dialplan.check import check_directory, check_variables, check_wrapup
 from service.dialplan.pbx_check import PbxFacts, check_pbx, host_timezone
 from service.dialplan.prompts import generate, missing_tools, needed_prompts
 from service.dialplan.render import VersionError, asterisk_major, include_for, render_fallback
@@ -27,6 +29,12 @@ def add_commands(sub: Any) -> None:
     render.add_argument("--clients", type=Path, help="clients file (default: the database)")
     render.add_argument("--out", type=Path, help="file (default: stdout)")
     render.set_defaults(handler=render_command)
+    wrapup = dsub.add_parser("wrapup", help=f"write {WRAPUP_INCLUDE}: each client queue's "
+                                            "after-call work (wrapuptime) from the clients "
+                                            "file, to #include at the end of queues.conf")
+    wrapup.add_argument("--clients", type=Path, help="clients file (default: the database)")
+    wrapup.add_argument("--out", type=Path, help="file (default: stdout)")
+    wrapup.set_defaults(handler=wrapup_command)
     check = dsub.add_parser("check", help="check config against the dialplan")
     check.add_argument("--clients", type=Path, help="clients file (default: the database)")
     check.add_argument("--asterisk-etc", type=Path, default=Path("/etc/asterisk"),
@@ -42,7 +50,9 @@ def add_commands(sub: Any) -> None:
                                               "the PBX's Asterisk release")
     include.add_argument("--file", default="orikaeshi.conf",
                          help="which dialplan/ file: orikaeshi.conf (default) or "
-                              "safetynet.conf, the two with a Queue() naming the member Gosub")
+                              "safetynet.conf, the two with a Queue() naming the member Gosub "
+                              "(the other files, outbound-guard.conf too, are the same on "
+                              "every release: copy them as they are)")
     include.add_argument("--asterisk-version", help="e.g. 20.20.1 (default: ask the PBX "
                                                     "over AMI)")
     include.add_argument("--pbx", help="pbx_id of the configuration (default: the first)")
@@ -71,17 +81,29 @@ async def render_command(args: argparse.Namespace, config: Config) -> int:
     directory = await _directory(config, args.clients)
     if directory is None:
         return 2
-    _emit(render_fallback(directory), args.out, f"wrote {args.out}")
-    return 0
+    return 0 if _emit(render_fallback(directory), args.out, f"wrote {args.out}") else 2
 
 
-def _emit(text: str, out: Path | None, note: str) -> None:
-    """Write ``text`` to ``out`` (and say so on stderr), or to stdout."""
+async def wrapup_command(args: argparse.Namespace, config: Config) -> int:
+    directory = await _directory(config, args.clients)
+    if directory is None:
+        return 2
+    return 0 if _emit(render_wrapup(directory), args.out, f"wrote {args.out}") else 2
+
+
+def _emit(text: str, out: Path | None, note: str) -> bool:
+    """Write ``text`` to ``out`` (and say so on stderr), or to stdout; False (and why on
+    stderr) when ``out`` cannot be written."""
     if out:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"orikaeshi: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+            return False
         print(note, file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return True
 
 
 def _read_optional(path: Path) -> str | None:
@@ -143,8 +165,7 @@ async def include_command(args: argparse.Namespace, config: Config) -> int:
     except VersionError as exc:
         print(f"orikaeshi dialplan include: {exc}", file=sys.stderr)
         return 2
-    _emit(rendered, args.out, f"wrote {args.out} for Asterisk {version}")
-    return 0
+    return 0 if _emit(rendered, args.out, f"wrote {args.out} for Asterisk {version}") else 2
 
 
 async def check_command(args: argparse.Namespace, config: Config) -> int:
@@ -171,6 +192,9 @@ async def check_command(args: argparse.Namespace, config: Config) -> int:
                         "(orikaeshi dialplan render --out ...)")
     problems += check_directory(directory, queues_conf=queues, fallback_conf=fallback,
                                 sounds=args.sounds if args.sounds.exists() else None)
+    queues_read = read_conf(args.asterisk_etc / "queues.conf", args.asterisk_etc)
+    if queues_read is not None:
+        problems += check_wrapup(directory, queues_read)
     if not args.sounds.exists():
         problems.append(f"sounds directory {args.sounds} does not exist")
     facts = PbxFacts()

@@ -9,6 +9,10 @@ one line naming the file (and line), the setting, and the fix.  What each guards
   no DID and no routing decision: no call back, no repeat caller, silently.
 * the call-back context: it must exist, ``Dial`` (the ledger reads the result from the
   Dial), and be listed as outbound (else a call back never fulfils an obligation).
+* the outbound guard: ``[orikaeshi-outbound-guard]`` (outbound-guard.conf) is in the
+  dialplan, and the call-back context and every outbound context run its Gosub before any
+  ``Dial`` of an outside number (else calling hours, contact limits and do-not-call are
+  neither enforced nor recorded for calls placed there).
 * AMI ``timestampevents``: without it waits and talks are measured when events are read.
 * CDR time zone: cdr_csv writes local time unless ``usegmtime = yes``, in the PBX host's
   zone (Asterisk ignores ``$TZ``); reconcile reads the dates in ``clock_tz``.
@@ -18,6 +22,8 @@ one line naming the file (and line), the setting, and the fix.  What each guards
   is an operator no screen, statistic or click-to-call can find.
 * hold music: every queue's ``musicclass`` exists, so a waiting caller never hears silence.
 * the include's ``Queue()`` member Gosub is where the PBX's Asterisk release reads it.
+* 手上げ with hold (handraise.conf): confbridge.conf exists and app_confbridge is loaded,
+  else every consult room (and the supervisor's listen) fails and the phones are hung up.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.config import PbxConfig
-from service.dialplan.asterisk_conf import ConfFile, applications, read_conf
+from service.dialplan.asterisk_conf import (
+    ConfFile,
+    ConfLine,
+    applications,
+    read_conf,
+    split_args,
+)
 from service.dialplan.render import (
     SUPPORTED_RELEASES,
     VersionError,
@@ -41,6 +53,11 @@ from service.dialplan.render import (
 )
 
 INBOUND = "orikaeshi-inbound"
+GUARD = "orikaeshi-outbound-guard"
+GUARD_LINE = f"same => n,Gosub({GUARD},s,1(${{EXTEN}}))"
+# What makes a Dial one to an outside number: the shipped way of dialling out, or the dialled
+# number itself (a Dial of a fixed internal phone, PJSIP/201, is not).
+_OUTSIDE = ("ORIKAESHI_OUTSIDE_PREFIX", "ORIKAESHI_OUTSIDE_SUFFIX", "${EXTEN")
 _OPERATOR_ID = re.compile(r"^[0-9A-Za-z_]{1,20}$")
 _LOCAL = re.compile(r"^Local/([^@]+)@([^/]+)")
 _UTC = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
@@ -145,6 +162,57 @@ def check_contexts(pbx: PbxConfig, extensions: ConfFile, config_name: str) -> li
                 config_name, f"[[pbx]] {pbx.pbx_id} outbound_contexts",
                 f"context [{name}] is not in the dialplan ({file} and its includes)",
                 f'remove it, or outbound_contexts = ["{callback}"]'))
+    return problems
+
+
+def unguarded_dials(extensions: ConfFile, context: str) -> list[ConfLine]:
+    """Lines of ``context`` that Dial an outside number with no outbound-guard Gosub before
+    them in the same extension.  Only an unconditional ``Gosub(orikaeshi-outbound-guard,...)``
+    as the line's own application counts (a GosubIf or ExecIf may skip it)."""
+    found = []
+    guarded: dict[str, bool] = {}
+    extension = ""
+    for line in extensions.section_lines(context):
+        key = line.key.lower()
+        if key == "exten":
+            extension = line.value.split(",", 1)[0].strip()
+        elif key != "same":
+            continue
+        apps = applications(line.value)
+        if apps and apps[0][0] == "Gosub" and \
+                split_args(apps[0][1])[0].strip() == GUARD:
+            guarded[extension] = True
+        outside = any(app == "Dial" and any(mark in args for mark in _OUTSIDE)
+                      for app, args in apps)
+        if outside and not guarded.get(extension):
+            found.append(line)
+    return found
+
+
+def check_outbound_guard(pbx: PbxConfig, extensions: ConfFile) -> list[str]:
+    """The outbound guard is in the dialplan and runs before every outside Dial of the
+    call-back context and the outbound contexts (docs/compliance.md)."""
+    problems = []
+    contexts = _contexts(extensions)
+    if GUARD not in contexts:
+        problems.append(problem(
+            str(extensions.path), "#include outbound-guard.conf",
+            f"the dialplan has no [{GUARD}] context: [{pbx.callback_context}] Gosubs into it "
+            "before dialling, so every call back and outside dial would be hung up unchecked",
+            "copy dialplan/outbound-guard.conf next to extensions.conf and #include "
+            "outbound-guard.conf in it"))
+    for name in dict.fromkeys((pbx.callback_context, *pbx.outbound_contexts)):
+        if name not in contexts:
+            continue  # said by check_contexts
+        why = ("orikaeshi Originates call backs into it (callback_context)"
+               if name == pbx.callback_context else "an outbound context (outbound_contexts)")
+        for line in unguarded_dials(extensions, name):
+            problems.append(problem(
+                line.where, f"[{name}] Dial",
+                f"dials an outside number without the outbound guard first ({why}): calling "
+                "hours, contact limits and do-not-call would be neither enforced nor "
+                "recorded for these calls",
+                f"{GUARD_LINE} before the Dial, as the shipped [orikaeshi-outbound] does"))
     return problems
 
 
@@ -389,6 +457,43 @@ def check_music(queues: ConfFile | None, musiconhold: ConfFile | None, moh_path:
     return problems
 
 
+# The contexts of dialplan/handraise.conf that join a ConfBridge.
+HANDRAISE_ROOMS = ("orikaeshi-handraise-room", "orikaeshi-handraise-listen")
+
+
+def check_confbridge(extensions: ConfFile, confbridge: ConfFile | None,
+                     confbridge_path: Path, modules: ConfFile | None) -> list[str]:
+    """When handraise.conf is in the dialplan: app_confbridge must load (it does not
+    without its file) for the consult room and the supervisor's muted listen."""
+    users = [name for name in HANDRAISE_ROOMS if name in extensions.sections]
+    if not users:
+        return []
+    where = extensions.sections[users[0]]
+    problems = []
+    if confbridge is None:
+        problems.append(problem(
+            str(confbridge_path), "ConfBridge", f"cannot be read, and [{users[0]}] ({where}) "
+            "joins a ConfBridge: app_confbridge does not load without its file, so 手上げ's "
+            "consult room and the supervisor's listen would hang up the phones",
+            "copy dialplan/confbridge.conf.sample to it"))
+    else:
+        for kind, name in (("bridge", "default_bridge"), ("user", "default_user")):
+            line = confbridge.setting(name, "type")
+            if line is not None and line.value.strip() != kind:
+                problems.append(problem(
+                    line.where, f"[{name}] type", f"is {line.value!r}: the profile the "
+                    "consult room (and the listening supervisor's muted profile) is built on "
+                    "would be missing", f"type = {kind}"))
+    if modules is not None:
+        for line in modules.values("modules", "noload"):
+            if line.value.strip() in ("app_confbridge.so", "app_confbridge"):
+                problems.append(problem(line.where, "noload => app_confbridge.so",
+                                        "ConfBridge() is not loaded: 手上げ's consult room "
+                                        "and the supervisor's listen would fail",
+                                        "remove the line"))
+    return problems
+
+
 def check_release_of_include(include_text: str, include_path: Path,
                              facts: PbxFacts, given: str | None) -> list[str]:
     version = given or facts.asterisk_version
@@ -428,6 +533,7 @@ def check_pbx(pbx: PbxConfig, etc: Path, *, agi_port: int, config_name: str,
                         "the file cannot be read", "copy it there or remove the line")
                 for entry in extensions.missing_includes]
     problems += check_contexts(pbx, extensions, config_name)
+    problems += check_outbound_guard(pbx, extensions)
     problems += check_agi_global(extensions, agi_port)
     problems += check_globals(extensions)
     problems += check_manager(pbx, read_conf(etc / "manager.conf", etc), etc / "manager.conf")
@@ -438,6 +544,8 @@ def check_pbx(pbx: PbxConfig, etc: Path, *, agi_port: int, config_name: str,
     problems += check_members(pbx, queues, extensions, facts.members, config_name)
     problems += check_music(queues, read_conf(etc / "musiconhold.conf", etc),
                             etc / "musiconhold.conf")
+    problems += check_confbridge(extensions, read_conf(etc / "confbridge.conf", etc),
+                                 etc / "confbridge.conf", read_conf(etc / "modules.conf", etc))
     where = extensions.sections.get(INBOUND)
     if where is not None:
         include_path = Path(where.rsplit(":", 1)[0])

@@ -479,7 +479,12 @@ class LedgerMachine:
             call.route_queue = (ev.get("AppData") or "").split(",", 1)[0] or call.route_queue
             return
         if call.direction == "internal" and linkedid in self.others:
-            # A handset originated by click-to-call now dials out: an outbound call.
+            if application != "Dial" and "Dial(" not in (ev.get("AppData") or ""):
+                # Not dialling yet: the outbound guard may still refuse.  A refused dial
+                # placed no call (its evidence is in outbound_decisions), so it must not
+                # become an unanswered outbound call, nor an attempt on an obligation.
+                return
+            # A handset (or one originated by click-to-call) now dials out: an outbound call.
             del self.others[linkedid]
             self.calls[linkedid] = call
             call.direction = "outbound"

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import aiosmtplib
 import asyncpg
 
+from service.localtime import local_text
 from service.logs import get_logger
 from service.reports import outbox
 from service.store.db import TRANSIENT_ERRORS
@@ -119,7 +119,7 @@ def _client_time(moment: datetime, tz: str | None) -> str:
     >>> _client_time(datetime(2026, 11, 22, 2, 27, tzinfo=UTC), "Asia/Tokyo")
     '2026-11-22 11:27 JST'
     """
-    return f"{moment.astimezone(ZoneInfo(tz or 'Asia/Tokyo')):%Y-%m-%d %H:%M %Z}"
+    return local_text(moment, tz)  # one formatting for every time people read
 
 
 def backoff_s(attempts: int) -> float:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from service.config import Config
+from service.localtime import local_iso
 from service.phone import is_withheld, to_e164
 from service.reconcile.asterisk_logs import LogFormatError, read_cdr, read_queue_log
 from service.reconcile.compare import Difference, Findings, compare
@@ -89,6 +90,7 @@ async def reconcile_command(config: Config, args: argparse.Namespace) -> int:
             findings = compare(calls, cdr, queue, inbound_contexts=frozenset(
                 pbx.inbound_contexts), short_abandon_s=config.short_abandon_s)
             settled = 0 if args.dry_run else await settle(conn, pbx.pbx_id, findings)
+            zones = await call_zones(conn, pbx.pbx_id, findings)
     finally:
         await pool.close()
     # A call the ledger never saw is a difference until it is added, and stays one when
@@ -99,11 +101,32 @@ async def reconcile_command(config: Config, args: argparse.Namespace) -> int:
                 "missing_in_ledger" if args.dry_run else "unsettled", a.linkedid,
                 f"call from {a.caller_number or '(no number)'} to {a.did}: {a.note}"
                 + ("" if args.dry_run else "; added with outcome unknown"), a.started_at))
-    print_findings(findings, settled, as_json=args.json, dry_run=args.dry_run)
+    print_findings(findings, settled, as_json=args.json, dry_run=args.dry_run, zones=zones,
+                   default_zone=config.company_timezone)
     return 1 if findings.differences else 0
 
 
-def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: bool) -> None:
+async def call_zones(conn: asyncpg.Connection, pbx_id: str,
+                     findings: Findings) -> dict[str, str]:
+    """linkedid → the time zone of the call's client, for the calls the output names (a
+    person reads their times in the client's zone)."""
+    clients = {r["code"]: r["timezone"] for r in
+               await conn.fetch("SELECT code, timezone FROM clients")}
+    named = [d.linkedid for d in findings.differences if d.linkedid]
+    zones = {r["linkedid"]: clients[r["client"]] for r in await conn.fetch(
+        "SELECT linkedid, client FROM calls WHERE pbx_id = $1 AND linkedid = ANY ($2)",
+        pbx_id, named) if r["client"] in clients}
+    zones.update({a.linkedid: clients[a.client] for a in findings.additions
+                  if a.client in clients})
+    return zones
+
+
+def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: bool,
+                   zones: dict[str, str] | None = None,
+                   default_zone: str | None = None) -> None:
+    """The findings for a person (times in each call's client's zone, ``zones``; of a call
+    of no known client in ``default_zone``, the company's), or JSON (ISO with offsets)."""
+    zones = zones or {}
     if as_json:
         print(json.dumps({"calls_checked": findings.calls_checked, "written": settled,
                           "settlements": [asdict(s) for s in findings.settlements],
@@ -121,10 +144,12 @@ def print_findings(findings: Findings, settled: int, *, as_json: bool, dry_run: 
               f"{' by ' + s.answered_by if s.answered_by else ''} ({s.note})")
     for a in findings.additions:
         if not dry_run:
-            print(f"added: {a.linkedid} from {a.caller_number} at {a.started_at}: {a.outcome} "
+            at = local_iso(a.started_at, zones.get(a.linkedid) or default_zone)
+            print(f"added: {a.linkedid} from {a.caller_number} at {at}: {a.outcome} "
                   f"({a.note})")
     for d in findings.differences:
-        print(f"{d.kind}: {d.linkedid or '-'} {d.started_at or ''} {d.detail}")
+        at = local_iso(d.started_at, zones.get(d.linkedid or "") or default_zone)
+        print(f"{d.kind}: {d.linkedid or '-'} {at} {d.detail}")
     print(f"{findings.calls_checked} ledger calls checked, {len(findings.settlements)} "
           f"settled, {len(findings.additions)} missing from the ledger"
           f"{'' if dry_run else ' (added)'}, {len(findings.differences)} differences",

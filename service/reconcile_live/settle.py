@@ -108,14 +108,21 @@ async def reconcile_pass(conn: asyncpg.Connection, config: Config, pbx: PbxConfi
     await _store(conn, pbx.pbx_id, differences, now, since)
     result = PassResult(findings.calls_checked, len(findings.settlements),
                         len(findings.additions), differences)
+    # Counted here, once a pass, through the partial index calls_unknown: /healthz shows
+    # the stored figure instead of counting the ledger on every request.
+    unknown = await conn.fetchval(
+        "SELECT count(*) FROM calls WHERE pbx_id = $1 AND outcome = 'unknown' "
+        "AND started_at < $2", pbx.pbx_id, until)
     await conn.execute(
         """INSERT INTO reconcile_runs (pbx_id, ran_at, calls_checked, settled, added,
-               differences, error) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+               differences, error, ok_at, unknown_calls)
+           VALUES ($1, $2, $3, $4, $5, $6, NULL, $2, $7)
            ON CONFLICT (pbx_id) DO UPDATE SET ran_at = EXCLUDED.ran_at,
                calls_checked = EXCLUDED.calls_checked, settled = EXCLUDED.settled,
-               added = EXCLUDED.added, differences = EXCLUDED.differences, error = NULL""",
+               added = EXCLUDED.added, differences = EXCLUDED.differences, error = NULL,
+               ok_at = EXCLUDED.ok_at, unknown_calls = EXCLUDED.unknown_calls""",
         pbx.pbx_id, now, result.calls_checked, result.settled, result.added,
-        len(differences))
+        len(differences), int(unknown))
     return result
 
 
@@ -153,9 +160,11 @@ async def reconcile_state(pool: asyncpg.Pool) -> dict[str, Any]:
         runs = await conn.fetch("SELECT * FROM reconcile_runs ORDER BY pbx_id")
         kinds = await conn.fetch(
             "SELECT pbx_id, kind, count(*) AS n, min(first_seen) AS oldest "
-            "FROM reconcile_differences GROUP BY pbx_id, kind ORDER BY pbx_id, kind")
-        unknown = await conn.fetchval(
-            "SELECT count(*) FROM calls WHERE direction = 'inbound' AND outcome = 'unknown'")
+            "FROM reconcile_differences WHERE resolved_at IS NULL "
+            "GROUP BY pbx_id, kind ORDER BY pbx_id, kind")
+        # outcome 'unknown' implies an inbound call: the predicate of the partial index
+        # calls_unknown, so this reads that small index, not the ledger.
+        unknown = await conn.fetchval("SELECT count(*) FROM calls WHERE outcome = 'unknown'")
     pbxs: dict[str, dict[str, Any]] = {}
     for run in runs:
         pbxs[run["pbx_id"]] = {"last_pass": run["ran_at"].isoformat(),
@@ -172,7 +181,33 @@ async def reconcile_state(pool: asyncpg.Pool) -> dict[str, Any]:
 
 
 async def differences(conn: asyncpg.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    """The differences for the page: unresolved first, then those resolved (who, why)."""
+    # With the call's client and its zone: the page shows a difference's times in it.
     rows = await conn.fetch(
-        "SELECT pbx_id, kind, linkedid, detail, started_at, first_seen, last_seen "
-        "FROM reconcile_differences ORDER BY started_at DESC NULLS LAST LIMIT $1", limit)
+        """SELECT d.pbx_id, d.kind, d.linkedid, d.detail, d.started_at, d.first_seen,
+                  d.last_seen, d.resolved_at, d.resolved_by, d.resolved_note, c.client,
+                  cl.timezone
+           FROM reconcile_differences d
+           LEFT JOIN calls c ON c.pbx_id = d.pbx_id AND c.linkedid = d.linkedid
+           LEFT JOIN clients cl ON cl.code = c.client
+           ORDER BY d.resolved_at IS NOT NULL, d.started_at DESC NULLS LAST LIMIT $1""",
+        limit)
     return [dict(r) for r in rows]
+
+
+async def resolve(conn: asyncpg.Connection, pbx_id: str, kind: str, linkedid: str, *,
+                  by: str, note: str, now: datetime) -> str:
+    """Mark a difference resolved by a person (it no longer raises the alert; a later pass
+    that finds it again keeps it resolved).  Returns ``resolved``, ``already`` or
+    ``missing``."""
+    row = await conn.fetchrow(
+        """UPDATE reconcile_differences SET resolved_at = $4, resolved_by = $5,
+               resolved_note = $6
+           WHERE pbx_id = $1 AND kind = $2 AND linkedid = $3 AND resolved_at IS NULL
+           RETURNING pbx_id""", pbx_id, kind, linkedid, now, by, note)
+    if row is not None:
+        return "resolved"
+    exists = await conn.fetchval(
+        "SELECT 1 FROM reconcile_differences WHERE pbx_id = $1 AND kind = $2 AND linkedid = $3",
+        pbx_id, kind, linkedid)
+    return "already" if exists else "missing"

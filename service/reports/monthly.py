@@ -58,6 +58,11 @@ def _empty(period: Period, settings: asyncpg.Record) -> dict[str, Any]:
         "callbacks": {"opened": 0, "fulfilled_verified": 0, "fulfilled_reported": 0,
                       "cannot_call_back": 0, "expired": 0, "cancelled": 0,
                       "still_owed_at_month_end": 0},
+        "outbound": {"calls": 0, "answered": 0, "talk_s": 0, "allowed": 0, "refused": 0,
+                     "overridden": 0, "messages_sent": 0},
+        "handraises": {"count": 0, "hold_s": 0.0, "hold_avg_s": None, "hold_max_s": None,
+                       "help_s": 0.0},
+        "complaints": 0,
         "plan": {},
         "by_day": [{"date": day.isoformat(), "calls": 0, "answered": 0, "missed": 0}
                    for day in period.days],
@@ -108,6 +113,8 @@ async def monthly_reports(conn: asyncpg.Connection, month: str,
     for row in await reports_sql.callback_figures(conn, scopes):
         reports[row["client"]]["callbacks"].update(
             {k: row[k] for k in reports[row["client"]]["callbacks"]})
+    for row in await reports_sql.other_figures(conn, scopes):
+        _add_other(reports[row["client"]], row)
     generated = (now or datetime.now(UTC)).isoformat()
     for s in settings:
         _finish(reports[s["code"]], sums[s["code"]], s, generated)
@@ -166,6 +173,20 @@ def _add_calls(report: dict[str, Any], sums: dict[str, float], row: asyncpg.Reco
         sums["has_wait"] = 1
 
 
+def _add_other(report: dict[str, Any], row: asyncpg.Record) -> None:
+    """Outbound usage, 手上げ and complaints of the month (reports_sql.OTHER_FIGURES)."""
+    report["outbound"] = {key: int(row[f"outbound_{key}"]) for key in (
+        "calls", "answered", "talk_s", "allowed", "refused", "overridden")}
+    report["outbound"]["messages_sent"] = int(row["messages_sent"])
+    count = int(row["handraises"])
+    report["handraises"] = {
+        "count": count, "hold_s": round(float(row["hold_s"]), 1),
+        "hold_avg_s": mean(float(row["hold_s"]), count),
+        "hold_max_s": None if row["hold_max_s"] is None else round(row["hold_max_s"], 1),
+        "help_s": round(float(row["help_s"]), 1)}
+    report["complaints"] = int(row["complaints"])
+
+
 def _finish(report: dict[str, Any], sums: dict[str, float], settings: asyncpg.Record,
             generated: str) -> None:
     threshold = float(settings["service_level_s"])
@@ -179,7 +200,10 @@ def _finish(report: dict[str, Any], sums: dict[str, float], settings: asyncpg.Re
     report["wait_avg_s"] = mean(sums.get("wait_sum", 0.0), int(sums.get("wait_n", 0)))
     report["wait_max_s"] = round(sums["wait_max"], 1) if sums.get("has_wait") else None
     report["talk_avg_s"] = mean(sums.get("talk_sum", 0.0), int(sums.get("talk_n", 0)))
-    report["plan"] = plan_usage(settings["plan_calls"], settings["plan_counts"],
-                                report["calls"], report["outcomes"]["answered"],
-                                settings["overage_price"])
+    outbound = report["outbound"]
+    report["plan"] = plan_usage(
+        settings["plan_calls"], settings["plan_counts"], report["calls"],
+        report["outcomes"]["answered"], settings["overage_price"],
+        outbound=(outbound["answered"] if settings["plan_counts"] == "answered"
+                  else outbound["calls"]) if settings["plan_outbound"] else None)
     report["generated_at"] = generated

@@ -87,10 +87,17 @@ def figure_rows(report: dict[str, Any], lang: str = "ja") -> list[tuple[str, str
     rows += [(t("section_messages"), t(f"disposition_{d}"), n)
              for d, n in msg["by_disposition"].items()]
     rows += [(t("section_callbacks"), t(f"cb_{k}"), v) for k, v in report["callbacks"].items()]
+    out = report["outbound"]
+    rows += [(t("section_outbound"), t(f"outbound_{k}"), v) for k, v in out.items()]
+    held = report["handraises"]
+    rows += [(t("section_handraises"), t(f"handraise_{k}"), v) for k, v in held.items()]
+    rows.append((t("section_complaints"), t("complaints"), report["complaints"]))
     plan = report["plan"]
     rows += [(t("section_plan"), t("plan_calls"), plan["plan_calls"]),
-             (t("section_plan"), t("plan_counts"), t(f"counts_{plan['counts']}")),
+             (t("section_plan"), t("plan_counts"), t(f"counts_{plan['counts']}")
+              + (t("counts_plus_outbound") if plan["counts_outbound"] else "")),
              (t("section_plan"), t("counted_calls"), plan["counted_calls"]),
+             (t("section_plan"), t("counted_outbound_calls"), plan["counted_outbound_calls"]),
              (t("section_plan"), t("overage_calls"), plan["overage_calls"]),
              (t("section_plan"), t("overage_price"), plan["overage_price"]),
              (t("section_plan"), t("overage_amount"), plan["overage_amount"])]

@@ -97,20 +97,26 @@ SERVICE_LEVEL_DEFINITION = {
 
 
 def plan_usage(plan_calls: int | None, counts: str, offered: int, answered: int,
-               overage_price: int | None) -> dict[str, object]:
+               overage_price: int | None, outbound: int | None = None) -> dict[str, object]:
     """Plan usage: which calls count (``answered`` or ``offered``), how many, how many over
     the plan and what they cost (JPY, whole yen).  Without a plan nothing is over.
+    ``outbound``: the outbound calls that count too (``plan_outbound``: answered ones, or
+    every one placed when the plan counts offered calls); None when the plan leaves them out.
 
     >>> plan_usage(300, "answered", 350, 310, 150)["overage_amount"]
     1500
     >>> plan_usage(300, "offered", 350, 310, 150)["overage_calls"]
     50
+    >>> used = plan_usage(300, "answered", 350, 290, 150, outbound=25)
+    >>> used["counted_calls"], used["counted_outbound_calls"], used["overage_amount"]
+    (315, 25, 2250)
     """
     if counts not in ("answered", "offered"):
         raise ReportError(f"plan_counts must be answered or offered, not {counts!r}")
-    counted = answered if counts == "answered" else offered
+    counted = (answered if counts == "answered" else offered) + (outbound or 0)
     over = max(0, counted - plan_calls) if plan_calls is not None else 0
     return {"plan_calls": plan_calls, "counts": counts, "counted_calls": counted,
+            "counts_outbound": outbound is not None, "counted_outbound_calls": outbound or 0,
             "overage_calls": over, "overage_price": overage_price,
             "overage_amount": over * overage_price if overage_price is not None else None}
 

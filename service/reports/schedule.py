@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from service.clock import Clock, utc_now
+from service.localtime import local_text
 from service.logs import get_logger
 from service.reports import outbox, render
 from service.reports.labels import label
@@ -209,12 +210,12 @@ async def send_pushes(conn: asyncpg.Connection, now: datetime) -> int:
                 for item in parsed:
                     queued += await outbox.enqueue(
                         conn, client["code"], "push", subject=_push_subject(client["code"], item),
-                        text_body=_push_text(item), payload={"item": item})
+                        text_body=_push_text(item, client["timezone"]), payload={"item": item})
             else:
                 queued += await outbox.enqueue(
                     conn, client["code"], "digest",
                     subject=f"[{client['code']}] 不在着信・伝言のまとめ / digest ({len(parsed)})",
-                    text_body="\n\n".join(_push_text(i) for i in parsed),
+                    text_body="\n\n".join(_push_text(i, client["timezone"]) for i in parsed),
                     payload={"items": parsed, "until": cutoff.isoformat()})
             await conn.execute("UPDATE push_items SET sent_at = $2 WHERE id = ANY ($1)",
                                [i["id"] for i in items], now)
@@ -236,9 +237,19 @@ def _push_subject(client: str, item: dict[str, Any]) -> str:
             f"{item.get('caller_number') or ''}").strip()
 
 
-def _push_text(item: dict[str, Any]) -> str:
+def _push_text(item: dict[str, Any], tz: str | None) -> str:
+    """One item of a push e-mail; its time in the client's zone (the payload keeps ISO).
+
+    >>> print(_push_text({"kind": "missed_call", "started_at": "2026-11-22T02:27:07+00:00",
+    ...                   "caller_number": "09011112222"}, "Asia/Tokyo"))
+    不在着信 / missed call
+    日時 / at: 2026-11-22 11:27 JST
+    電話番号 / number: 09011112222
+    お名前 / caller: -
+    """
+    at = item.get("started_at") or item.get("taken_at")
     lines = [_KIND_TEXT[item["kind"]],
-             f"日時 / at: {item.get('started_at') or item.get('taken_at')}",
+             f"日時 / at: {local_text(datetime.fromisoformat(at), tz) if at else '-'}",
              f"電話番号 / number: {item.get('caller_number') or '(非通知 / withheld)'}",
              f"お名前 / caller: {item.get('caller_name') or '-'}"]
     if item["kind"] == "message":
@@ -265,9 +276,12 @@ async def remind_overdue(conn: asyncpg.Connection, now: datetime) -> int:
                    SELECT id, $1 FROM due ON CONFLICT DO NOTHING RETURNING obligation_id
                )
                SELECT o.id, o.client, o.caller_number, o.caller_e164, o.opened_at, o.due_at,
-                      o.calls FROM callback_obligations o JOIN marked m ON m.obligation_id = o.id
+                      o.calls, cl.timezone
+                 FROM callback_obligations o JOIN marked m ON m.obligation_id = o.id
+                 LEFT JOIN clients cl ON cl.code = o.client
                ORDER BY o.client, o.due_at""", now)
         by_client: dict[str, list[dict[str, Any]]] = {}
+        zones = {row["client"]: row["timezone"] for row in rows}
         for row in rows:
             by_client.setdefault(row["client"], []).append(
                 {"obligation_id": row["id"], "caller_number": row["caller_number"],
@@ -278,8 +292,10 @@ async def remind_overdue(conn: asyncpg.Connection, now: datetime) -> int:
                 conn, client, "reminder",
                 subject=f"[{client}] 折り返し期限超過 {len(owed)} 件 / "
                         f"{len(owed)} overdue call back(s)",
-                text_body="\n".join(f"{o['caller_number'] or o['caller_e164']}  期限 / due "
-                                    f"{o['due_at']}  着信 / calls {o['calls']}" for o in owed),
+                text_body="\n".join(
+                    f"{o['caller_number'] or o['caller_e164']}  期限 / due "
+                    f"{local_text(datetime.fromisoformat(o['due_at']), zones[client])}  "
+                    f"着信 / calls {o['calls']}" for o in owed),
                 payload={"obligations": owed})
             log.info("callbacks_reminded", client=client, obligations=len(owed))
     return queued

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from service.config import Config
+from service.localtime import local_iso
 from service.reports.commands import cli_actor
 from service.retention.purge import purge
 from service.store.db import connect
 
 
 def add_commands(sub: Any) -> None:
-    parser = sub.add_parser("purge", help="delete calls, messages and voicemail recordings "
+    parser = sub.add_parser("purge", help="delete calls, messages, voicemail recordings, "
+                                          "outbound decisions and Asterisk record copies "
                                           "past each client's retention period")
     parser.add_argument("--dry-run", action="store_true", help="count only, delete nothing")
     parser.add_argument("--client", help="only this client")
@@ -45,7 +47,7 @@ async def purge_command(args: argparse.Namespace, config: Config) -> int:
         figures = ", ".join(f"{v} {k}" for k, v in r.rows.items())
         recordings = f", {r.recordings} recordings" if spool else \
             " (recordings: voicemail_spool_dir not set)"
-        print(f"{r.client}: {verb} from before {r.cutoff.isoformat(timespec='seconds')}: "
+        print(f"{r.client}: {verb} from before {local_iso(r.cutoff, r.timezone)}: "
               f"{figures}{recordings}")
     if not results:
         print("no client has a retention period: nothing to purge")

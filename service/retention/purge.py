@@ -1,6 +1,9 @@
-"""``orikaeshi purge``: each client's calls, messages, closed call backs and voicemail
-recordings older than its retention period are deleted (a dry run counts them).  Clients
-without a retention period keep everything.  Every purge is written to the audit."""
+"""``orikaeshi purge``: each client's calls, messages, closed call backs, outbound decisions,
+scheduled call backs that are over, Asterisk's CDR / queue_log copies of purged calls and
+voicemail recordings older than its retention period are deleted (a dry run counts them);
+what an open call back or a reconciliation difference still needs is kept
+(service/store/retention_sql.py).  Clients without a retention period keep everything.
+Every purge is written to the audit."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from service.clients.store import current_directory
+from service.localtime import local_iso
 from service.logs import get_logger
 from service.store import retention_sql
 from service.store.reports_sql import audit
@@ -36,6 +40,7 @@ class ClientPurge:
     rows: dict[str, int]
     recordings: int = 0
     recording_files: list[Path] = field(default_factory=list)
+    timezone: str | None = None  # the client's: the cutoff is shown in it
 
 
 def old_recordings(spool: Path, mailbox: str, before: datetime) -> list[Path]:
@@ -72,7 +77,7 @@ async def purge(conn: asyncpg.Connection, now: datetime, *, dry_run: bool, actor
             rows = await retention_sql.count(conn, row["code"], before)
         else:
             rows = await retention_sql.delete(conn, row["code"], before)
-        result = ClientPurge(row["code"], before, rows)
+        result = ClientPurge(row["code"], before, rows, timezone=row["timezone"])
         settings = directory.clients.get(row["code"]) if directory else None
         if voicemail_spool is not None and settings is not None and settings.voicemail:
             files = await asyncio.to_thread(old_recordings, voicemail_spool,
@@ -83,7 +88,8 @@ async def purge(conn: asyncpg.Connection, now: datetime, *, dry_run: bool, actor
                 for path in files:
                     await asyncio.to_thread(path.unlink, True)
         await audit(conn, actor, "purge_dry_run" if dry_run else "purge", row["code"],
-                    f"before={before.isoformat()} recordings={result.recordings} " +
+                    f"before={local_iso(before, row['timezone'])} "
+                    f"recordings={result.recordings} " +
                     " ".join(f"{k}={v}" for k, v in rows.items()))
         if not dry_run:
             log.info("purged", client=row["code"], before=before.isoformat(),

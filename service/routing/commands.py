@@ -17,6 +17,7 @@ from service.clients.commands import clients_from
 from service.clients.model import Directory
 from service.clients.schema import ClientsFileError
 from service.config import Config
+from service.localtime import local_iso
 from service.phone import to_e164
 from service.routing.policy import decide, is_open, repeat_applies
 from service.routing.repeat import RepeatHistory
@@ -76,7 +77,10 @@ async def explain_command(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps({"decision": asdict(decision), "variables": decision.variables(),
                           "at": now.isoformat()}, default=str, ensure_ascii=False, indent=1))
         return 0
-    print(f"call to {args.did} from {args.caller or '(withheld)'} at {now.isoformat()}")
+    # The moment in the DID's client's zone (the zone its hours are read in), with offset.
+    client = directory.client_for(args.did)
+    at = local_iso(now, client.timezone if client else None)
+    print(f"call to {args.did} from {args.caller or '(withheld)'} at {at}")
     for reason in decision.reasons:
         print(f"  - {reason}")
     print("variables the route AGI sets:")

@@ -112,7 +112,8 @@ SELECT p.client,
 """
 
 CLIENT_SETTINGS = """
-SELECT code, name, name_ja, name_en, timezone, plan_calls, plan_counts, overage_price,
+SELECT code, name, name_ja, name_en, timezone, plan_calls, plan_counts, plan_outbound,
+       overage_price,
        service_level_s, short_abandon_s, report_contacts, report_emails, report_webhook,
        push_mode, push_every_s, push_daily_at, retention_s, active
   FROM clients WHERE ($1::text[] IS NULL OR code = ANY ($1)) ORDER BY code
@@ -139,6 +140,32 @@ async def callback_figures(conn: asyncpg.Connection,
     return await conn.fetch(CALLBACKS, *_arrays(scopes))
 
 
+# What else the month held, per client: outbound usage (the outbound_usage function of
+# migration 0012: calls the PBX saw, decisions of the policy), messages sent to callees,
+# 手上げ (count, hold and help seconds) and complaints (a client sees only their number).
+OTHER_FIGURES = PERIODS + """
+SELECT p.client, u.calls AS outbound_calls, u.answered AS outbound_answered,
+       u.talk_s AS outbound_talk_s, u.allowed AS outbound_allowed,
+       u.refused AS outbound_refused, u.overridden AS outbound_overridden,
+       (SELECT count(*) FROM callee_messages m WHERE m.client = p.client AND m.state = 'sent'
+           AND m.sent_at >= p.start_at AND m.sent_at < p.end_at) AS messages_sent,
+       h.handraises, h.hold_s, h.hold_max_s, h.help_s,
+       (SELECT count(*) FROM complaints k WHERE k.client = p.client
+           AND k.created_at >= p.start_at AND k.created_at < p.end_at) AS complaints
+  FROM p
+ CROSS JOIN LATERAL outbound_usage(p.client, p.start_at, p.end_at) u
+ CROSS JOIN LATERAL (
+    SELECT count(*) AS handraises, coalesce(sum(hold_s), 0) AS hold_s,
+           max(hold_s) AS hold_max_s, coalesce(sum(help_s), 0) AS help_s
+      FROM handraises x WHERE x.client = p.client AND x.held_at >= p.start_at
+       AND x.held_at < p.end_at) h
+"""
+
+
+async def other_figures(conn: asyncpg.Connection, scopes: list[Scope]) -> list[asyncpg.Record]:
+    return await conn.fetch(OTHER_FIGURES, *_arrays(scopes))
+
+
 async def client_settings(conn: asyncpg.Connection,
                           clients: list[str] | None) -> list[asyncpg.Record]:
     return await conn.fetch(CLIENT_SETTINGS, clients)
@@ -149,10 +176,10 @@ async def save_report_settings(conn: asyncpg.Connection, client: Client) -> None
     await conn.execute(
         """UPDATE clients SET name_ja = $2, name_en = $3, plan_counts = $4, overage_price = $5,
                service_level_s = $6, report_contacts = $7, push_mode = $8, push_every_s = $9,
-               push_daily_at = $10, retention_s = $11 WHERE code = $1""",
+               push_daily_at = $10, retention_s = $11, plan_outbound = $12 WHERE code = $1""",
         client.code, client.name_ja, client.name_en, client.plan_counts, client.overage_price,
         client.service_level_s, list(client.report_contacts), client.push_mode,
-        client.push_every_s, client.push_daily_at, client.retention_s)
+        client.push_every_s, client.push_daily_at, client.retention_s, client.plan_outbound)
 
 
 async def audit(conn: asyncpg.Connection, actor: str, action: str, client: str | None,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from aiohttp import web
 
 from service.callbacks.dialer import CallbackResult, place_callback
@@ -67,13 +70,26 @@ async def list_obligations(request: web.Request) -> web.Response:
         # Shown before the click: the whole outbound policy, as the dial would apply it
         # (hours in the callee's time, contact limits, do-not-call; docs/compliance.md).
         await annotate(conn, items, now(request))
+        # Call backs scheduled for a time and not placed yet, shown (and cancellable) in
+        # their row.
+        scheduled = await conn.fetch(
+            "SELECT id, obligation_id, run_at, operator, requested_by, tries, last_reason "
+            "FROM scheduled_callbacks WHERE state = 'pending' AND obligation_id = ANY ($1) "
+            "ORDER BY run_at, id", [o["id"] for o in items])
     moment = now(request)
+    pending: dict[object, list[dict[str, object]]] = {}
+    for row in scheduled:
+        pending.setdefault(row["obligation_id"], []).append(dict(row))
     for item in items:
         # What the worklist shows before any click: who, how many missed calls, and
         # whether 発信 is allowed now (and if not, when it opens).
         with_display(item, "caller_e164")
         item["caller_name"] = names.get((str(item["client"]), str(item["caller_e164"])))
         client = windows.get(str(item["client"]))
+        # The client's zone: the page shows every time in it, and reads the time a person
+        # types for a scheduled call back in it.
+        item["timezone"] = client["timezone"] if client is not None else None
+        item["scheduled"] = pending.get(item["id"], [])
         item["calling"] = None if client is None or item["state"] != "open" else \
             window_state(item["caller_e164"], moment, (client["calling_hours_start"],
                                                        client["calling_hours_end"]),
@@ -208,10 +224,62 @@ async def schedule_call_back(request: web.Request) -> web.Response:
                           "2026-12-02T09:30:00+09:00") from exc
     if run_at.tzinfo is None:
         raise bad_request("at needs its offset (+09:00), so that nobody guesses the zone")
+    moment = now(request)
+    if run_at < moment - SCHEDULE_SLACK:
+        raise bad_request("at is in the past")
     async with pool(request).acquire() as conn:
+        # The outbound policy as it would judge the call at that time (hours in the
+        # callee's time, do-not-call, the limits with today's history): a time it would
+        # refuse is refused now, with the reason and when the callee may be called.
+        probe: dict[str, Any] = {"state": "open", "client": obligation["client"],
+                                 "caller_e164": obligation["caller_e164"]}
+        await annotate(conn, [probe], max(run_at, moment))
+        if probe["contact_allowed"] is False:
+            rule = str(probe["refusal_rule"])
+            code = {"do_not_call": "do_not_call", "calling_hours": "outside_calling_hours"
+                    }.get(rule, "contact_limit")
+            opens = probe["opens_at"]
+            return ok({"scheduled": False, "code": code, "rule": rule,
+                       "reason": probe["refusal_reason"],
+                       "opens_at": opens.isoformat() if opens else None}, status=409)
         scheduled = await schedule(conn, obligation_id=int(str(obligation["id"])),
                                    client=str(obligation["client"]),
                                    callee_e164=str(obligation["caller_e164"]),
                                    operator=operator, requested_by=user.username,
                                    run_at=run_at)
-    return ok({"id": scheduled, "run_at": run_at.isoformat()}, status=201)
+    return ok({"id": scheduled, "run_at": run_at.isoformat(), "scheduled": True}, status=201)
+
+
+# A time typed "now" reaches the server a little later (and the browser's clock may be a
+# little behind): not "in the past" by a few seconds.
+SCHEDULE_SLACK = timedelta(minutes=2)
+
+
+@allow("admin", "supervisor", "operator")
+async def cancel_scheduled(request: web.Request) -> web.Response:
+    """Cancel a call back scheduled for a time, before the service places it.  An operator
+    cancels what they scheduled or what rings their phone; supervisors any."""
+    scheduled_id = whole_id(request.match_info["scheduled_id"])
+    if scheduled_id is None:
+        raise not_found()
+    user = current_user(request)
+    async with pool(request).acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT * FROM scheduled_callbacks WHERE id = $1 "
+            "AND ($2::text[] IS NULL OR client = ANY ($2))", scheduled_id, client_scope(request))
+        if row is None:
+            raise not_found("no such scheduled call back")
+        if user.role == "operator" and user.username != row["requested_by"] \
+                and user.extension != row["operator"]:
+            raise web.HTTPForbidden(
+                text='{"error": "an operator cancels only their own scheduled call backs"}',
+                content_type="application/json")
+        # Only while pending: the scheduler claims rows FOR UPDATE, so a row being placed
+        # right now waits here and is then no longer pending.
+        changed = await conn.fetchval(
+            "UPDATE scheduled_callbacks SET state = 'cancelled', updated_at = now(), "
+            "last_reason = $2 WHERE id = $1 AND state = 'pending' RETURNING id",
+            scheduled_id, f"cancelled by {user.username}")
+    if changed is None:
+        raise conflict("this scheduled call back is no longer pending")
+    return ok({"id": scheduled_id, "state": "cancelled"})

@@ -19,8 +19,9 @@ CALLFLOW_ENDPOINTS: tuple[tuple[Any, ...], ...] = (
      "手上げ with hold, newest first (hold and help seconds)", (("open", "1: open only"),),
      {}),
     ("POST", "/api/handraise/{handraise_id}/{action}", api_handraise.decide,
-     "take_over: the caller to the supervisor; hand_back: the caller to the operator",
-     (), {}),
+     "take_over: the caller to the supervisor; hand_back: the caller to the operator; "
+     "listen: the supervisor muted in the room (or rung into it muted); whisper: unmuted, "
+     "talking to the operator while the caller stays on hold", (), {}),
     ("GET", "/api/callflow-alerts", api_handraise.list_alerts,
      "Open call-flow alerts: safety_net (no supervisor answered), handraise", (), {}),
     ("POST", "/api/callflow-alerts/{alert_id}/clear", api_handraise.clear_alert,

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from service.ledger.model import OUTCOMES
+from service.localtime import local_iso
 from service.messages.service import MessageError, NewMessage, take_message
 from service.phone import to_e164
 from service.store import page_queries, web_queries
@@ -150,6 +151,9 @@ async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str
     return card
 
 
+TIMES = ("started_at", "answered_at", "ended_at")
+
+
 @allow(*STAFF, "client")
 async def export_calls(request: web.Request) -> web.StreamResponse:
     """CSV of the caller's calls (a client's whole history when it moves provider)."""
@@ -172,6 +176,8 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
     async with pool(request).acquire() as conn:
         # Who exported which client's calls: the audit admins read (docs/reports.md).
         scope = client_scope(request)
+        zones = {r["code"]: r["timezone"] for r in
+                 await conn.fetch("SELECT code, timezone FROM clients")}
         await audit(conn, current_user(request).username, "calls_export",
                     scope[0] if scope else request.query.get("client") or None,
                     f"from={request.query.get('from') or '-'} to={request.query.get('to') or '-'}")
@@ -181,7 +187,11 @@ async def export_calls(request: web.Request) -> web.StreamResponse:
                 outcome=None,
                 caller=None, direction=None, missed_only=False, limit=1000, before_id=before)
             for row in rows[:1000]:
-                writer.writerow([spreadsheet_safe(row[c]) for c in columns])
+                # Times in the call's client's zone, with the offset (people open this in a
+                # spreadsheet; UTC there reads as the wrong hour).
+                zone = zones.get(row["client"])
+                writer.writerow([spreadsheet_safe(local_iso(row[c], zone) if c in TIMES
+                                                  else row[c]) for c in columns])
             await response.write(buffer.getvalue().encode("utf-8"))
             buffer.seek(0)
             buffer.truncate()

@@ -46,16 +46,27 @@ async def hold(request: web.Request) -> web.Response:
 
 @allow("admin", "supervisor")
 async def decide(request: web.Request) -> web.Response:
-    """Take over (the caller to the supervisor) or hand back (the caller to the operator)."""
+    """Take over (the caller to the supervisor) or hand back (the caller to the operator);
+    listen (the supervisor muted in the room, or rung into it muted) or whisper (unmuted:
+    the operator hears the supervisor, the caller stays on hold music)."""
     handraise_id = _id(request, "handraise_id")
     action = request.match_info["action"]
-    if action not in h.ACTIONS:
+    if action not in h.ACTIONS + h.SUPERVISE:
         raise not_found()
-    _, ami = pbx_and_ami(request)
+    user = current_user(request)
     async with pool(request).acquire() as conn:
+        pbx_id = await conn.fetchval("SELECT pbx_id FROM handraises WHERE id = $1",
+                                     handraise_id)
+        if pbx_id is None:
+            raise not_found(f"no handraise {handraise_id}")
+        pbx, ami = pbx_and_ami(request, pbx_id)
         try:
-            result = await h.decide(ami, conn, handraise_id, action,
-                                    current_user(request).username, datetime.now(UTC))
+            if action in h.SUPERVISE:
+                result = await h.supervise(ami, conn, pbx, handraise_id, action,
+                                           user.username, user.extension, datetime.now(UTC))
+            else:
+                result = await h.decide(ami, conn, handraise_id, action, user.username,
+                                        datetime.now(UTC))
         except h.HandraiseError as exc:
             raise conflict(str(exc)) from None
     return ok(result)

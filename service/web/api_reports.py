@@ -96,6 +96,26 @@ async def monthly(request: web.Request) -> web.StreamResponse:
                         headers=headers)
 
 
+@allow("admin", "supervisor")
+async def operators(request: web.Request) -> web.Response:
+    """``?month=YYYY-MM[&format=json|csv]``: every operator's figures for the month in the
+    company's time zone (service/reports/operators.py).  Never for client users."""
+    from service.reports.operators import generated, operator_month, to_csv
+
+    month = _month(request)
+    fmt = choice(request, "format", ("json", "csv")) or "json"
+    async with pool(request).acquire() as conn:
+        report = generated(await operator_month(conn, month, config(request).company_timezone),
+                           _now(request))
+        await reports_sql.audit(conn, current_user(request).username, "operators_view", None,
+                                f"month={month} format={fmt}")
+    if fmt == "json":
+        return ok(report)
+    return web.Response(body=to_csv(report), content_type="text/csv", charset="utf-8",
+                        headers={"Cache-Control": "no-store", "Content-Disposition":
+                                 f'attachment; filename="operators-{month}.csv"'})
+
+
 @allow("admin", "supervisor", "client")
 async def chart(request: web.Request) -> web.Response:
     """``?client=&month=&chart=by_day|by_hour[&lang=]``: a PNG for the report page."""

@@ -20,6 +20,7 @@ from service.store import web_sql
 from service.web import (
     api_admin,
     api_callbacks,
+    api_callee_messages,
     api_calls,
     api_reconcile,
     api_session,
@@ -110,6 +111,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Monthly client report (one client, or every client as JSON for staff)",
              query=(("month", "YYYY-MM, client's time zone"), ("client", "client code"),
                     ("format", "json | csv | xlsx | html | pdf"), ("lang", "ja | en"))),
+    Endpoint("GET", "/api/reports/operators", api_reports.operators,
+             "Per-operator figures of a month (answered, talk, logged in, paused by reason, "
+             "手上げ, complaints naming them, dials, dispositions); staff only",
+             query=(("month", "YYYY-MM in company_timezone"), ("format", "json | csv"))),
     Endpoint("GET", "/api/reports/chart", api_reports.chart,
              "A monthly report's chart as PNG",
              query=(("month", "YYYY-MM"), ("client", "client code"),
@@ -139,6 +144,30 @@ ENDPOINTS = (*ENDPOINTS, Endpoint(
     "POST", "/api/obligations/{obligation_id}/schedule", api_callbacks.schedule_call_back,
     "Schedule the call back for a time (placed then, under the same outbound policy)",
     body={"at": "ISO time with offset", "operator": "optional extension (default: mine)"}))
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/reconcile/resolve", api_reconcile.resolve_difference,
+    "Mark a reconciliation difference resolved (who and why are kept)",
+    body={"pbx_id": "the PBX", "kind": "the difference's kind", "linkedid": "the call",
+          "note": "what was done (required)"}))
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/scheduled/{scheduled_id}/cancel", api_callbacks.cancel_scheduled,
+    "Cancel a scheduled call back that has not been placed yet"))
+# Messages to callees (e-mail, fax) under the same outbound policy (issue 13).
+ENDPOINTS = (*ENDPOINTS, Endpoint(
+    "POST", "/api/callee-messages", api_callee_messages.send_message,
+    "Send a message to a callee by e-mail or fax: held outside the callee's calling window, "
+    "refused for do-not-call, every check recorded",
+    body={"channel": "email | fax", "subject": "one line", "body": "the text",
+          "email": "channel email: the callee's address",
+          "obligation": "a call back's id (gives client and callee)",
+          "client": "client code (without obligation)",
+          "callee": "the callee's phone or fax number (without obligation)"}), Endpoint(
+    "GET", "/api/callee-messages", api_callee_messages.list_messages,
+    "Messages to callees, newest first (state, last check's reason)",
+    query=(("client", "client code"), ("state", "pending | held | sent | refused | failed | "
+                                       "cancelled"), *PAGE)), Endpoint(
+    "POST", "/api/callee-messages/{message_id}/cancel", api_callee_messages.cancel_message,
+    "Cancel a message that has not left yet"))
 
 
 def openapi() -> dict[str, Any]:

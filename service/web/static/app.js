@@ -48,6 +48,8 @@ const I18N = {
     pbx_down_banner: "PBX link down: {pbx} ({host}:{port}) since {t}. Live calls and queues on this board are not current.",
     spooling_banner: "Database unreachable: call records from {pbx} are kept in the spool and will be written when it is back.",
     unrouted_banner: "Calls from {pbx} arrive without DID or routing decision since {t}: the service watches the wrong dialplan context (run orikaeshi dialplan check).",
+    reconcile_stopped_banner: "Reconciliation with Asterisk's records for {pbx} stopped reading (last success {t}): unknown calls are not being settled.",
+    reconcile_differences_banner: "{n} difference(s) between the ledger and Asterisk's records for {pbx} are left since {t}: see the reconcile page.",
     listen: "Listen", whisper: "Whisper", barge: "Barge",
     spy_title: "Selected call", spy_hint: "Choose a talking call to listen, whisper or barge.",
     barge_confirm: "Barge into operator {op}'s call? The caller and the operator will both hear you.",
@@ -82,7 +84,24 @@ const I18N = {
     no_pbx_link: "No connection to the PBX: nothing was dialled.", call_failed: "The PBX did not place the call.",
     refused_dnc: "Refused: this number is on the client's do-not-call list.", refused_limit: "Refused: the contact limit for this number (attempts per day or the minimum gap).",
     not_open: "This call back is no longer open.", marked_done: "Marked done.", cancelled_ok: "Cancelled.",
+    // worklist: call backs scheduled for a time (times in the client's zone, named)
+    schedule: "Schedule", schedule_at: "Call back at ({z})", schedule_save: "Schedule call back",
+    scheduled_for: "Scheduled {t} ({z}), phone {op}", scheduled_moved: "moved: {why}",
+    scheduled_ok: "Scheduled for {t} ({z}).", cancel_scheduled: "Cancel schedule",
+    scheduled_cancelled: "Schedule cancelled.", scheduled_gone: "This schedule was already placed or cancelled.",
+    sched_hours: "Not allowed at that time: outside the calling hours. The earliest is {t} ({z}).",
+    sched_limit: "Not allowed at that time: the contact limit (attempts per day or minimum gap). The earliest is {t} ({z}).",
+    sched_dnc: "This number is on the client's do-not-call list: no call back can be scheduled.",
+    sched_past: "That time is in the past.", sched_pick: "Choose a date and time.", use_time: "Use {t}",
+    why_calling_hours: "outside the calling hours", why_max_attempts: "attempts per day reached",
+    why_min_gap: "too soon after the last attempt", why_do_not_call: "on the do-not-call list",
+    blocked_until: "Not allowed now ({why}); opens {t} ({z})", blocked_never: "Not allowed ({why})",
     reason_missed: "Missed call", reason_message: "Message asks for a call back",
+    // worklist: a message to the callee by e-mail or fax (held outside the callee's hours)
+    msg: "E-mail / fax", msg_channel: "Send by", msg_email: "E-mail", msg_fax: "Fax (to the number)",
+    msg_address: "E-mail address", msg_subject: "Subject", msg_body: "Message", msg_send: "Send",
+    msg_sent: "Sending now.", msg_held: "Outside the callee's hours: held, it leaves at {t} ({z}).",
+    msg_refused: "Not sent: {why}.", msg_no_fax: "No fax gateway is configured: ask the admin.",
     // portal
     calls: "Calls", started: "Time", outcome: "Outcome", wait: "Wait", talk: "Talk",
     messages: "Messages", from: "From", to: "To", any_outcome: "Any outcome",
@@ -273,6 +292,8 @@ const I18N = {
     pbx_down_banner: "PBXとの接続が切れています: {pbx}（{host}:{port}）{t} から。このボードの通話とキューは最新ではありません。",
     spooling_banner: "データベースに接続できません: {pbx} の通話記録は一時保存しており、復旧後に書き込みます。",
     unrouted_banner: "{pbx} の着信が {t} から着信番号や振り分けなしで届いています。監視するダイヤルプランのコンテキストが違います（orikaeshi dialplan check で確認）。",
+    reconcile_stopped_banner: "{pbx} の Asterisk 記録との照合が止まっています（最後の成功 {t}）。不明な通話が確定されません。",
+    reconcile_differences_banner: "{pbx} の台帳と Asterisk 記録の差異が {n} 件、{t} から残っています。照合ページで確認してください。",
     listen: "モニター", whisper: "ウィスパー", barge: "割り込み",
     spy_title: "選択中の通話", spy_hint: "通話中の行を選ぶと、モニター・ウィスパー・割り込みができます。",
     barge_confirm: "オペレーター {op} の通話に割り込みますか？お客様とオペレーターの両方に声が聞こえます。",
@@ -305,6 +326,21 @@ const I18N = {
     no_pbx_link: "PBXに接続していないため発信できませんでした。", call_failed: "PBXが発信しませんでした。",
     refused_dnc: "発信できません: この番号は発信禁止リストにあります。", refused_limit: "発信できません: この番号への発信回数または間隔の制限に達しています。",
     not_open: "この折り返しはすでに対応済みか取消済みです。", marked_done: "対応済みにしました。", cancelled_ok: "取消しました。",
+    schedule: "予約", schedule_at: "折り返し日時（{z}）", schedule_save: "折り返しを予約",
+    scheduled_for: "予約 {t}（{z}）・内線 {op}", scheduled_moved: "変更: {why}",
+    scheduled_ok: "{t}（{z}）に予約しました。", cancel_scheduled: "予約を取消",
+    scheduled_cancelled: "予約を取消しました。", scheduled_gone: "この予約はすでに発信済みか取消済みです。",
+    sched_hours: "その時刻には発信できません: 発信可能時間外です。最も早くて {t}（{z}）です。",
+    sched_limit: "その時刻には発信できません: 発信回数または間隔の制限です。最も早くて {t}（{z}）です。",
+    sched_dnc: "この番号は発信禁止リストにあるため予約できません。",
+    sched_past: "過去の日時は予約できません。", sched_pick: "日時を選んでください。", use_time: "{t} にする",
+    why_calling_hours: "発信可能時間外", why_max_attempts: "1日の発信回数に到達",
+    why_min_gap: "前回の発信から間隔が足りません", why_do_not_call: "発信禁止リスト",
+    blocked_until: "発信不可（{why}）・{t}（{z}）から発信可", blocked_never: "発信不可（{why}）",
+    msg: "メール・FAX", msg_channel: "送信方法", msg_email: "メール", msg_fax: "FAX（この番号へ）",
+    msg_address: "メールアドレス", msg_subject: "件名", msg_body: "本文", msg_send: "送信",
+    msg_sent: "送信します。", msg_held: "相手先の発信可能時間外のため保留し、{t}（{z}）に送信します。",
+    msg_refused: "送信できません: {why}。", msg_no_fax: "FAXの送信先が設定されていません。管理者に連絡してください。",
     reason_missed: "不応答", reason_message: "伝言で折り返し希望",
     calls: "着信履歴", started: "日時", outcome: "結果", wait: "待ち", talk: "通話",
     messages: "受電報告", from: "開始日", to: "終了日", any_outcome: "すべての結果",
@@ -607,11 +643,12 @@ export function seconds(value) {
 
 // Times are shown in Japan time, where the answering company works, whatever the device's
 // own time zone.
-export function time(iso, withDate = true) {
+// A page that knows the client's zone passes it (``zone``): a person reads the client's time.
+export function time(iso, withDate = true, zone = "Asia/Tokyo") {
   if (!iso) return "";
   const options = withDate
-    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" }
-    : { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" };
+    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" }
+    : { hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" };
   // /api/status gives epoch seconds, the other APIs ISO 8601 strings.
   const date = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
   return date.toLocaleString(lang === "ja" ? "ja-JP" : "en-GB", options);

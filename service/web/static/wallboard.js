@@ -187,6 +187,9 @@ function Banner({ status }) {
     if (a.kind === "pbx_down") {
       return t("pbx_down_banner", { pbx: a.pbx_id, host: link.host, port: link.port, t: time(a.since) });
     }
+    if (a.kind === "reconcile_stopped" || a.kind === "reconcile_differences") {
+      return t(`${a.kind}_banner`, { pbx: a.pbx_id, n: a.count, t: a.since ? time(a.since) : "–" });
+    }
     return a.kind === "unrouted_calls"
       ? t("unrouted_banner", { pbx: a.pbx_id, t: time(a.since) })
       : t("spooling_banner", { pbx: a.pbx_id });
