@@ -58,10 +58,12 @@ CLIENTS = SAMPLE.read_text().replace(
 
 
 class AnsweringPeer(ReplayServer):
-    """The replay server, answering the queue-member and MixMonitor actions with Success as
-    Asterisk does when they work (the replay server refuses what it does not perform)."""
+    """The replay server, answering the queue-member, MixMonitor, Hangup and ConfBridge
+    mute actions with Success as Asterisk does when they work (the replay server refuses
+    what it does not perform)."""
 
-    ACCEPTED = ("queueadd", "queueremove", "queuepause", "mixmonitor", "hangup")
+    ACCEPTED = ("queueadd", "queueremove", "queuepause", "mixmonitor", "hangup",
+                "confbridgemute", "confbridgeunmute")
 
     def _reply(self, action: dict[str, str], logged_in: asyncio.Event
                ) -> list[list[tuple[str, str | None]]]:
@@ -193,7 +195,8 @@ WORDS = {
            "resolved": "解決にしました", "wrapup": "後処理中",
            "saved": "区分を保存しました: 案内済み",
            "listen_ok": "モニター", "listen_refused": "「聞く」は使えません",
-           "alert": "手上げ（お客様保留中）"},
+           "alert": "手上げ（お客様保留中）",
+           "whisper": "ウィスパー: 301 の声はオペレーターにだけ"},
     "en": {"held": "Caller on hold: waiting for a supervisor", "joined": "Supervisor 301 joined",
            "handed_back": "Handed back: the caller is with you again",
            "taken_over": "Taken over by the supervisor", "paused": "Paused · Training",
@@ -202,7 +205,8 @@ WORDS = {
            "resolved": "Resolved", "wrapup": "After-call work",
            "saved": "Result saved: Information given",
            "listen_ok": "Listening", "listen_refused": "Listen is not available",
-           "alert": "Raised hand: caller on hold"},
+           "alert": "Raised hand: caller on hold",
+           "whisper": "Whisper: 301 now talks to the operator only"},
 }
 
 
@@ -306,10 +310,21 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
             answer = await heard.value
             await says(desk, "#handraise-status",
                        words["listen_ok"] if answer.ok else words["listen_refused"])
+            if answer.ok:  # nobody in the room yet: the supervisor's phone is rung, muted
+                rung = service.actions("Originate")[-1]
+                assert (rung["Channel"], rung["Context"], rung["Exten"]) == (
+                    "Local/301@opphone/n", "orikaeshi-handraise-listen", f"hr{raised['id']}")
             # The supervisor's phone answers the room call: the operator sees who joined.
             await phone_joins(service, raised["id"], "PJSIP/301-0000001a")
             await op.wait_for_selector("#handraise-state[data-state=joined]", timeout=10_000)
             assert words["joined"] in await op.inner_text("#handraise-state")
+            if decision == "take_over":
+                # Whisper: the supervisor talks to the operator; the caller hears hold music.
+                await row.locator("button.whisper").click()
+                await says(desk, "#handraise-status", words["whisper"])
+                unmute = service.actions("ConfbridgeUnmute")[-1]
+                assert (unmute["Conference"], unmute["Channel"]) == (
+                    f"orikaeshi-hr{raised['id']}", "PJSIP/301-0000001a")
             button = row.locator("button.take-over" if decision == "take_over"
                                  else "button.hand-back")
             await desk.wait_for_function(

@@ -23,13 +23,18 @@ function Handraises({ items, reload }) {
   const recent = items.filter((r) => r.ended_at).slice(0, 5);
   const act = async (r, action) => {
     try {
-      await api(`/api/handraise/${r.id}/${action}`, { body: {} });
+      const done = await api(`/api/handraise/${r.id}/${action}`, { body: {} });
+      const who = done.supervisor || r.helped_by || "";
       const text = action === "take_over" ? t("hr_done_take")
-        : action === "hand_back" ? t("hr_done_back", { op: r.operator }) : t("hr_listening");
+        : action === "hand_back" ? t("hr_done_back", { op: r.operator })
+          : action === "whisper" ? t("hr_whispering", { who })
+            : done.rung ? t("hr_listening_rung", { phone: who }) : t("hr_listening_muted", { who });
       setNote({ ...note, text, ok: true });
     } catch (error) {
-      const words = action === "listen"
-        ? { 400: "hr_listen_refused", 403: "err_forbidden", 404: "hr_listen_refused", 405: "hr_listen_refused", 409: "hr_listen_refused" }
+      // Listen / whisper: a 4xx other than a role refusal is told with its status (an API
+      // without these actions answers 404).
+      const words = action === "listen" || action === "whisper"
+        ? { 400: "hr_listen_refused", 404: "hr_listen_refused", 405: "hr_listen_refused", 409: "hr_supervise_refused" }
         : { 404: "hr_gone", 409: "hr_refused" };
       setNote({ ...note, text: explain(error, words), ok: false });
     }
@@ -44,6 +49,8 @@ function Handraises({ items, reload }) {
       <td data-label=${t("helper")}>${r.helped_by ? t("hr_helping", { who: r.helped_by }) : html`<span class="warn">${t("hr_waiting")}</span>`}</td>
       <td data-label=${t("actions")}><div class="rowactions">
         <button type="button" class="listen" onClick=${() => act(r, "listen")}>${t("hr_listen")}</button>
+        <button type="button" class="whisper" disabled=${!r.helped_by}
+          aria-describedby=${r.helped_by ? undefined : `wait-${r.id}`} onClick=${() => act(r, "whisper")}>${t("hr_whisper")}</button>
         <button type="button" class="primary take-over" disabled=${!r.helped_by}
           aria-describedby=${r.helped_by ? undefined : `wait-${r.id}`} onClick=${() => act(r, "take_over")}>${t("hr_take_over")}</button>
         <button type="button" class="hand-back" onClick=${() => act(r, "hand_back")}>${t("hr_hand_back")}</button></div>
