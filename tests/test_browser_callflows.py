@@ -490,6 +490,13 @@ async def test_recordings_played_and_the_portal_sees_only_a_count(people, pool, 
                                                                 else "2 complaint(s)")
         text = await portal.inner_text("main")
         assert "対応が遅い" not in text and "折り返しがない" not in text
+        # The count follows the dates shown (none in 2020).
+        await portal.fill("#from", "2020-01-01")
+        await portal.fill("#to", "2020-01-02")
+        await portal.wait_for_selector("#complaint-count[data-count='0']")
+        await portal.fill("#from", "")
+        await portal.fill("#to", "")
+        await portal.wait_for_selector("#complaint-count[data-count='2']")
         assert await portal.locator("#complaints").count() == 0
         # Another client's recording is not there for it, not even by its address.
         status = await portal.evaluate(
