@@ -29,6 +29,7 @@ Every step is in ``handraise_audit`` (who, what, when).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ import asyncpg
 from service.ami.adapter import AmiClient, AmiError
 from service.callflows.alerts import raise_alert
 from service.config import PbxConfig
+from service.ledger.notify import CHANNEL
 from service.logs import get_logger
 
 log = get_logger(__name__)
@@ -88,6 +90,40 @@ async def _audit(conn: asyncpg.Connection, handraise_id: int, actor: str, action
                        "VALUES ($1, $2, $3, $4, $5)", handraise_id, actor, action, at, detail)
 
 
+def handraise_state(ended: bool, resolution: str | None, helped_by: str | None) -> str:
+    """Where a handraise stands, as the operator's page says it: ``held`` (waiting for a
+    supervisor), ``joined`` (a supervisor is in the room), or how it ended (``taken_over``,
+    ``handed_back``, ``caller_hung_up``, ``cancelled``).
+
+    >>> handraise_state(False, None, None), handraise_state(False, None, "sup")
+    ('held', 'joined')
+    >>> handraise_state(True, "handed_back", "sup")
+    'handed_back'
+    """
+    if ended:
+        return resolution or "cancelled"
+    return "joined" if helped_by else "held"
+
+
+async def _tell(conn: asyncpg.Connection, handraise_id: int, at: datetime) -> None:
+    """Tell the pages (live stream, at commit) where the handraise stands now.  The event
+    carries no client: client users' streams are filtered by client, and a 手上げ is the
+    answering company's business, not the client's."""
+    row = await conn.fetchrow(
+        "SELECT id, pbx_id, linkedid, operator, held_at, helped_by, ended_at, resolution, "
+        "hold_s, help_s FROM handraises WHERE id = $1", handraise_id)
+    if row is None:
+        return
+    message = {"kind": "handraise", "id": row["id"], "pbx": row["pbx_id"],
+               "linkedid": row["linkedid"], "operator": row["operator"],
+               "state": handraise_state(row["ended_at"] is not None, row["resolution"],
+                                        row["helped_by"]),
+               "helped_by": row["helped_by"], "held_at": row["held_at"].isoformat(),
+               "hold_s": row["hold_s"], "help_s": row["help_s"], "at": at.isoformat()}
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL,
+                       json.dumps(message, ensure_ascii=False))
+
+
 async def open_hold(conn: asyncpg.Connection, request: HoldRequest, at: datetime) -> int:
     """Record the handraise (the caller is about to be moved to hold); returns its id."""
     async with conn.transaction():
@@ -102,6 +138,7 @@ async def open_hold(conn: asyncpg.Connection, request: HoldRequest, at: datetime
                           linkedid=request.linkedid, client=request.client, at=at,
                           detail={"handraise": handraise_id, "operator": request.operator,
                                   "via": request.via})
+        await _tell(conn, handraise_id, at)
     return handraise_id
 
 
@@ -122,6 +159,7 @@ async def hold_by_api(ami: AmiClient, conn: asyncpg.Connection, request: HoldReq
             await conn.execute("UPDATE handraises SET ended_at = $2, resolution = 'cancelled' "
                                "WHERE id = $1", handraise_id, at)
             await _audit(conn, handraise_id, "service", "hold_failed", at, detail)
+            await _tell(conn, handraise_id, at)
         raise HandraiseError(f"the PBX refused the hold: {detail or 'no answer'}")
     return handraise_id
 
@@ -175,7 +213,9 @@ async def joined(conn: asyncpg.Connection, handraise_id: int, who: str, channel:
             handraise_id, at, who, channel)
         role = "supervisor"
     listening = " listening" if mode == "listen" and role == "supervisor" else ""
-    await _audit(conn, handraise_id, who, "join", at, f"{role}{listening} {channel}")
+    async with conn.transaction():
+        await _audit(conn, handraise_id, who, "join", at, f"{role}{listening} {channel}")
+        await _tell(conn, handraise_id, at)
     return role
 
 
@@ -302,6 +342,7 @@ async def decide(ami: AmiClient, conn: asyncpg.Connection, handraise_id: int, ac
         await conn.execute("UPDATE callflow_alerts SET cleared_at = $2, cleared_by = $3 "
                            "WHERE kind = 'handraise' AND cleared_at IS NULL "
                            "AND (detail->>'handraise')::bigint = $1", handraise_id, at, actor)
+        await _tell(conn, handraise_id, at)
     return {"id": handraise_id, "resolution": resolution, "hold_s": hold_s, "help_s": help_s}
 
 

@@ -178,13 +178,17 @@ async def change(ami: AmiClient, conn: asyncpg.Connection, pbx: PbxConfig, *, op
             pbx.pbx_id, operator, state, reason if state == "paused" else None, new_queues,
             via, at)
     return {"id": span_id, "operator": operator, "state": state,
-            "reason": reason if state == "paused" else None, "queues": new_queues}
+            "reason": reason if state == "paused" else None, "queues": new_queues,
+            "started_at": at}
 
 
-async def current_states(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+async def current_states(conn: asyncpg.Connection, operator: str | None = None
+                         ) -> list[dict[str, Any]]:
+    """Every operator's open span (``operator``: only that one's)."""
     rows = await conn.fetch(
         "SELECT pbx_id, operator, state, reason, queues, via, started_at FROM presence_spans "
-        "WHERE ended_at IS NULL ORDER BY operator")
+        "WHERE ended_at IS NULL AND ($1::text IS NULL OR operator = $1) ORDER BY operator",
+        operator)
     return [dict(r) for r in rows]
 
 

@@ -31,6 +31,7 @@ from service.web.http import (
     when,
     whole_id,
 )
+from service.web.pop_callflows import pop_callflows
 
 
 def _caller_filter(request: web.Request) -> str | None:
@@ -96,6 +97,9 @@ async def screen_pop(request: web.Request) -> web.Response:
         raise bad_request("pbx and linkedid are required")
     async with pool(request).acquire() as conn:
         card = await _pop(conn, pbx, linkedid, current_user(request).extension)
+        if card is not None:
+            card["callflows"] = await pop_callflows(request, conn, pbx, linkedid,
+                                                    card["call"]["client"])
     if card is None:
         raise not_found("no such call")
     return ok(card)
@@ -109,6 +113,9 @@ async def screen_current(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         found = await page_queries.current_ring(conn, extension) if extension else None
         card = await _pop(conn, *found, extension) if found else None
+        if card is not None and found:
+            card["callflows"] = await pop_callflows(request, conn, found[0], found[1],
+                                                    card["call"]["client"])
     return ok(card or {"call": None})
 
 

@@ -37,10 +37,16 @@ async def change(request: web.Request) -> web.Response:
     return ok(state)
 
 
-@allow("admin", "supervisor")
+@allow("admin", "supervisor", "operator")
 async def states(request: web.Request) -> web.Response:
+    """Every operator's state now; an operator sees only their own (the page's presence
+    bar shows it after a reload)."""
+    user = current_user(request)
+    only = None
+    if user.role == "operator":
+        only = user.extension or ""  # no extension: no state of anyone's
     async with pool(request).acquire() as conn:
-        return ok({"items": await pr.current_states(conn)})
+        return ok({"items": await pr.current_states(conn, only)})
 
 
 @allow("admin", "supervisor")

@@ -218,6 +218,9 @@ PAGE_ROLES = {"/wallboard": ("admin", "supervisor"),
               "/operator": ("admin", "supervisor", "operator"),
               "/worklist": ("admin", "supervisor", "operator"),
               "/portal": ("admin", "supervisor", "client")}
+# The supervisor's desk (issue 11): 手上げ, safety-net alerts, presence, complaints, recordings.
+PAGES["/supervisor"] = "supervisor.html"
+PAGE_ROLES["/supervisor"] = ("admin", "supervisor")
 HOME = {"admin": "/wallboard", "supervisor": "/wallboard", "operator": "/operator",
         "client": "/portal"}
 

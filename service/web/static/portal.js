@@ -6,6 +6,7 @@ import {
   api, clientName, debounce, h, header, html, live, me, outcome, problem, render, seconds, t,
   time, useEffect, useState, word,
 } from "/static/app.js";
+import { Recordings } from "/static/callflows.js";
 
 const user = await me();
 const OUTCOMES = ["answered", "abandoned", "short_abandon", "ivr_hangup", "timeout", "no_agents",
@@ -82,6 +83,15 @@ function Messages({ items }) {
       : html`<tr><td colspan="4" class="empty">${t("none")}</td></tr>`}</tbody></table>`;
 }
 
+// All a client sees of complaints: how many, in the dates shown (or all time).
+function ComplaintCount({ count, filters }) {
+  if (count === null) return null;
+  return html`<section aria-labelledby="h-complaint-count" id="p-complaint-count">
+    <h2 id="h-complaint-count">${t("cp_count_title")}</h2>
+    <p class="bigfigure"><b id="complaint-count" data-count=${count}>${t("cp_count_n", { n: count })}</b>
+      <span class="muted"> ${filters.from || filters.to ? t("cp_count_range") : t("cp_count_all")}</span></p></section>`;
+}
+
 function App() {
   const [filters, setFilters] = useState({ from: "", to: "", outcome: "", missed: false });
   const [data, setData] = useState(null);
@@ -91,11 +101,21 @@ function App() {
     let stale = false;
     (async () => {
       try {
-        const [calls, owed, messages] = await Promise.all([
+        const range = new URLSearchParams();
+        if (filters.from) range.set("from", `${filters.from}T00:00:00`);  // as the calls: the server's zone rule
+        if (filters.to) range.set("to", `${filters.to}T23:59:59`);
+        const [calls, owed, messages, recordings, complaints] = await Promise.all([
           api(`/api/calls?${query(filters)}`),
           api("/api/obligations?state=open,fulfilled,expired&limit=100"),
-          api("/api/messages?limit=50")]);
-        if (!stale) { setData({ calls: calls.items, owed: owed.items, messages: messages.items }); setError(""); }
+          api("/api/messages?limit=50"),
+          api("/api/recordings?limit=50"),
+          // Only a client user has one client to count; staff see complaints on their desk.
+          user.client ? api(`/api/complaints/count?${range}`) : Promise.resolve(null)]);
+        if (!stale) {
+          setData({ calls: calls.items, owed: owed.items, messages: messages.items,
+            recordings: recordings.items, complaints: complaints ? complaints.count : null });
+          setError("");
+        }
       } catch (e) {
         if (!stale) setError(problem(e));
       }
@@ -118,6 +138,9 @@ function App() {
     <section aria-labelledby="h-messages"><h2 id="h-messages">${t("messages")}</h2>
       ${data ? html`<${Messages} items=${data.messages} />` : t("loading")}
       <p><a href="/report" id="report-link">${t("report")}</a></p></section>
+    ${data ? html`<${ComplaintCount} count=${data.complaints} filters=${filters} />` : ""}
+    <section aria-labelledby="h-recordings"><h2 id="h-recordings">${t("recordings")}</h2>
+      ${data ? html`<${Recordings} items=${data.recordings} clients=${clients} showClient=${!user.client} />` : t("loading")}</section>
   </main>`;
 }
 

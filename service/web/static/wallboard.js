@@ -137,6 +137,17 @@ function alertText(alert, board) {
       return [t("delivery_to", { client: clientName(board.clients, d.client), channel: t("ch_" + d.channel) }),
         { data: d.caller_name || d.caller_e164_display || "" }, t("attempts_n", { n: d.attempts })];
     }
+    case "handraise": {  // 手上げ: the caller on hold; acted on at the supervisor desk
+      const row = alert.alert || {};
+      return [clientName(board.clients, row.client), t("by_op", { op: (row.detail || {}).operator || "" }),
+        t("hr_hold_time", { d: duration(alert.since) })];
+    }
+    case "safety_net": {
+      const row = alert.alert || {};
+      const status = (row.detail || {}).supervisor_queue_status;
+      return [clientName(board.clients, row.client),
+        t(status === "TIMEOUT" || status === "JOINEMPTY" ? "sn_" + status : "sn_other"), t("sn_back")];
+    }
     case "pbx_down":
     case "spooling":
       return [{ data: alert.pbx_id }, time(alert.since)];
