@@ -186,3 +186,16 @@ async def test_openapi_document_lists_every_endpoint(api) -> None:  # type: igno
                  "/api/stream", "/api/wallboard"):
         assert path in document["paths"]
     assert "roles: admin, supervisor" in document["paths"]["/api/spy"]["post"]["description"]
+
+
+async def test_me_says_which_zone_the_pages_show_times_in(api, pool) -> None:  # type: ignore[no-untyped-def]
+    """A client user reads its client's time; staff the company's (company_timezone)."""
+    client, seeded = api
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE clients SET timezone = 'America/New_York' WHERE code = 'MDC'")
+    zones = {}
+    for who in ("mdc", "ksl", "sup"):
+        status, body = await call(client, who, "GET", "/api/me", seeded.tokens)
+        assert status == 200 and isinstance(body, dict)
+        zones[who] = body["timezone"]
+    assert zones == {"mdc": "America/New_York", "ksl": "Asia/Tokyo", "sup": "Asia/Tokyo"}

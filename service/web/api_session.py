@@ -24,7 +24,7 @@ from service.web.auth import (
     throttle_keys,
     wait_for_key,
 )
-from service.web.context import pool
+from service.web.context import config, pool
 from service.web.http import dumps, json_body, text_field
 from service.web.http import ok as ok_response
 
@@ -117,9 +117,14 @@ async def me(request: web.Request) -> web.Response:
     user = current_user(request)
     body = _me(user)
     token = request.cookies.get(COOKIE)
-    if token:  # the page needs its CSRF token again after a reload
-        async with pool(request).acquire() as conn:
+    async with pool(request).acquire() as conn:
+        if token:  # the page needs its CSRF token again after a reload
             found = await web_sql.session_user(conn, token)
-        if found is not None:
-            body["csrf_token"] = found[1]
+            if found is not None:
+                body["csrf_token"] = found[1]
+        # The zone the pages show times in: a client user reads its client's time, staff
+        # the answering company's (company_timezone).
+        zone = await conn.fetchval("SELECT timezone FROM clients WHERE code = $1",
+                                   user.client) if user.client else None
+    body["timezone"] = zone or config(request).company_timezone
     return ok_response(body)

@@ -62,7 +62,7 @@ const I18N = {
     pop_escalated: "Escalated to supervisors", caller: "Caller", greeting: "Greeting",
     notes: "Notes", history: "This caller's history", open_callbacks: "Call backs owed to this caller",
     messages_for_caller: "Earlier messages", message: "Message", disposition: "Kind",
-    send: "Send message", sent: "Message sent.", escalate: "Escalate to a supervisor",
+    send: "Send message", sent: "Message sent.", escalate: "Transfer to a supervisor",
     escalate_reason: "Reason", escalate_confirm: "Move this caller to the supervisors ({reason})?",
     escalated_ok: "Escalated: the caller is moving to the supervisors.",
     escalate_failed: "Could not move the call.",
@@ -309,7 +309,7 @@ const I18N = {
     pop_escalated: "スーパーバイザーへ転送済み", caller: "発信者", greeting: "応対スクリプト",
     notes: "注意事項", history: "この発信者の履歴", open_callbacks: "この発信者への折り返し（未対応）",
     messages_for_caller: "過去の伝言", message: "伝言", disposition: "区分",
-    send: "伝言を送信", sent: "送信しました", escalate: "スーパーバイザーへ手上げ",
+    send: "伝言を送信", sent: "送信しました", escalate: "スーパーバイザーへ転送",
     escalate_reason: "理由", escalate_confirm: "このお客様をスーパーバイザーへ回しますか？（{reason}）",
     escalated_ok: "手上げしました。お客様はスーパーバイザーへ転送されます。",
     escalate_failed: "転送できませんでした。",
@@ -596,9 +596,14 @@ export function explain(error, words = {}) {
   return problem(error);
 }
 
+// The zone times are shown in unless a row names its own: the user's (/api/me: a client
+// user's client's zone, staff the company's).
+let homeZone = "Asia/Tokyo";
+
 export async function me() {
   const user = await api("/api/me");
   if (user.csrf_token) sessionStorage.setItem("csrf", user.csrf_token);
+  if (user.timezone) homeZone = user.timezone;
   return user;
 }
 
@@ -652,11 +657,11 @@ export function seconds(value) {
 // Times are shown in Japan time, where the answering company works, whatever the device's
 // own time zone.
 // A page that knows the client's zone passes it (``zone``): a person reads the client's time.
-export function time(iso, withDate = true, zone = "Asia/Tokyo") {
+export function time(iso, withDate = true, zone = null) {
   if (!iso) return "";
   const options = withDate
-    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" }
-    : { hour: "2-digit", minute: "2-digit", timeZone: zone || "Asia/Tokyo" };
+    ? { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone || homeZone }
+    : { hour: "2-digit", minute: "2-digit", timeZone: zone || homeZone };
   // /api/status gives epoch seconds, the other APIs ISO 8601 strings.
   const date = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
   return date.toLocaleString(lang === "ja" ? "ja-JP" : "en-GB", options);

@@ -69,7 +69,7 @@ export function Recordings({ items, clients, showClient = true }) {
   const play = (id) => { setStatus(""); setPlaying(id); };
   return html`<table class="cards" id="recordings"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
     <tbody>${items.length ? items.map((r) => html`<tr key=${r.id} data-id=${r.id} data-client=${r.client}>
-      <td data-label=${t("started")}>${time(r.started_at)}</td>
+      <td data-label=${t("started")}>${time(r.started_at, true, ((clients || {})[r.client] || {}).timezone)}</td>
       ${showClient ? html`<td data-label=${t("client")}>${clientName(clients, r.client)}</td>` : ""}
       <td data-label=${t("call_col")} class="data">${r.linkedid}</td>
       <td data-label=${t("rec_by")}>${t("rec_reason_" + r.reason)}${r.requested_by ? html` · <span class="data">${r.requested_by}</span>` : ""}</td>

@@ -9,6 +9,8 @@ import {
 import { Recordings } from "/static/callflows.js";
 
 const user = await me();
+// Every time on the portal in its client's zone (the client reads its own calls).
+const zoneOf = (code) => (clients[code] || {}).timezone;
 const OUTCOMES = ["answered", "abandoned", "short_abandon", "ivr_hangup", "timeout", "no_agents",
   "queue_full", "exit_key", "after_hours", "forwarded", "unknown"];
 
@@ -41,7 +43,7 @@ function Calls({ calls }) {
   const heads = ["started", "caller", "name", "outcome", "wait", "talk"];
   return html`<table class="cards" id="calls-table"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
     <tbody>${calls.length ? calls.map((c) => html`<tr key=${c.id} data-id=${c.id} data-started=${c.started_at}>
-      <td data-label=${t("started")}>${time(c.started_at)}</td>
+      <td data-label=${t("started")}>${time(c.started_at, true, zoneOf(c.client))}</td>
       <td data-label=${t("caller")} class="data">${c.caller_e164_display || t("withheld")}</td>
       <td data-label=${t("name")} class="caller-name data">${c.caller_name || ""}</td>
       <td data-label=${t("outcome")} class=${c.outcome && c.outcome !== "answered" ? "missed" : ""}>${c.ended_at ? outcome(c.outcome) : t("in_progress")}</td>
@@ -66,7 +68,7 @@ function Obligations({ items, reload }) {
       <td data-label=${t("number")} class="data">${o.caller_e164_display || o.caller_number || t("withheld")}</td>
       <td data-label=${t("missed_n")}>${o.calls}</td>
       <td data-label=${t("state")}>${word(o.state)}${o.fulfilment ? ` (${word(o.fulfilment)})` : ""}</td>
-      <td data-label=${t("due")}>${time(o.due_at)}</td>
+      <td data-label=${t("due")}>${time(o.due_at, true, zoneOf(o.client))}</td>
       <td data-label=${t("actions")}>${o.state === "open" ? html`<button type="button" class="done" onClick=${() => done(o.id)}>${t("done")}</button>` : ""}</td></tr>`)
       : html`<tr><td colspan="5" class="empty">${t("none")}</td></tr>`}</tbody></table>
     <p class="status" id="status" role="status">${status}</p>`;
@@ -76,7 +78,7 @@ function Messages({ items }) {
   const heads = ["started", "caller", "disposition", "message"];
   return html`<table class="cards" id="messages"><thead><tr>${heads.map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
     <tbody>${items.length ? items.map((m) => html`<tr key=${m.id}>
-      <td data-label=${t("started")}>${time(m.created_at)}</td>
+      <td data-label=${t("started")}>${time(m.created_at, true, zoneOf(m.client))}</td>
       <td data-label=${t("caller")} class="data">${m.caller_name || m.caller_number || ""}</td>
       <td data-label=${t("disposition")}>${word(m.disposition)}</td>
       <td data-label=${t("message")} class="card data">${m.body}</td></tr>`)
