@@ -5,15 +5,12 @@ service's clock."""
 
 from __future__ import annotations
 
-import email
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
-from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiosmtpd.controller import Controller
 
 from service.app import create_app, database_ctx, web_ctx
 from service.clients.store import load_document
@@ -25,33 +22,16 @@ from service.compliance.callee_messages import (
     submit,
 )
 from service.messages.delivery import SmtpSettings
-from tests.live_asterisk import free_port
 from tests.test_compliance import LIMITED, TOKYO
+from tests.test_message_delivery import Mailbox, smtp  # noqa: F401  (the fixture)
 from tests.webapp import seed, web_config
 
 GATEWAY = "{national}@fax.example.jp"
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.refuse = False
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        if self.refuse:
-            return "451 try again later"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
 @pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+def mailbox(smtp: tuple[Mailbox, int]) -> tuple[Mailbox, int]:  # noqa: F811
+    return smtp
 
 
 def message(callee: str = "090-1111-2222", **changes: str) -> NewCalleeMessage:

@@ -42,10 +42,15 @@ class Receiver:
 
 
 class Mailbox:
+    """A local SMTP server's mailbox; ``refuse``: answer every message with a 451."""
+
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.refuse = False
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.refuse:
+            return "451 try again later"
         self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
         return "250 OK"
 
