@@ -657,6 +657,53 @@ export function seconds(value) {
 // Times are shown in Japan time, where the answering company works, whatever the device's
 // own time zone.
 // A page that knows the client's zone passes it (``zone``): a person reads the client's time.
+// The wall clock of an instant in a zone, and back: the date-time input is the client's time.
+function wallParts(ms, zone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(new Date(ms));
+  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+}
+
+function offsetMinutes(ms, zone) {
+  const p = wallParts(ms, zone);
+  const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  return Math.round((wall - Math.floor(ms / 1000) * 1000) / 60000);
+}
+
+export function inputValue(iso, zone) {
+  const p = wallParts(new Date(iso).getTime(), zone);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+// "2026-12-02T09:30" typed in ``zone`` as ISO with that zone's offset at that moment.
+export function zonedIso(value, zone) {
+  const [day, clock] = value.split("T");
+  const [y, mo, d] = day.split("-").map(Number);
+  const [hh, mm] = clock.split(":").map(Number);
+  const wall = Date.UTC(y, mo - 1, d, hh, mm);
+  const guess = wall - offsetMinutes(wall, zone) * 60000;
+  const offset = offsetMinutes(guess, zone);  // again at the guessed instant (DST changes)
+  const pad = (n) => String(n).padStart(2, "0");
+  const sign = offset < 0 ? "-" : "+";
+  return `${day}T${pad(hh)}:${pad(mm)}:00${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+}
+
+// A day range picked on a page (dates, inclusive) as the instants that bound it in ``zone``
+// (the reader's by default): from its first local midnight to the midnight after its last
+// day (the APIs' ``to`` is exclusive).
+export function dayRange(from, to, zone = null) {
+  const range = {};
+  if (from) range.from = zonedIso(`${from}T00:00`, zone || homeZone);
+  if (to) {
+    const [y, m, d] = to.split("-").map(Number);
+    const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+    range.to = zonedIso(`${next}T00:00`, zone || homeZone);
+  }
+  return range;
+}
+
 export function time(iso, withDate = true, zone = null) {
   if (!iso) return "";
   const options = withDate

@@ -3,7 +3,7 @@
 // A client user sees only its client: the server filters in SQL; nothing here is offered that
 // the role cannot use.
 import {
-  api, clientName, debounce, h, header, html, live, me, outcome, problem, render, seconds, t,
+  api, clientName, dayRange, debounce, h, header, html, live, me, outcome, problem, render, seconds, t,
   time, useEffect, useState, word,
 } from "/static/app.js";
 import { Recordings } from "/static/callflows.js";
@@ -16,8 +16,7 @@ const OUTCOMES = ["answered", "abandoned", "short_abandon", "ivr_hangup", "timeo
 
 function query(filters) {
   const q = new URLSearchParams({ direction: "inbound", limit: "100" });
-  if (filters.from) q.set("from", `${filters.from}T00:00:00`);
-  if (filters.to) q.set("to", `${filters.to}T23:59:59`);
+  for (const [key, value] of Object.entries(dayRange(filters.from, filters.to))) q.set(key, value);
   if (filters.outcome) q.set("outcome", filters.outcome);
   if (filters.missed) q.set("missed", "1");
   return q;
@@ -26,8 +25,7 @@ function query(filters) {
 function Filters({ filters, setFilters }) {
   const set = (key) => (e) => setFilters({ ...filters, [key]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
   const csv = new URLSearchParams();
-  if (filters.from) csv.set("from", `${filters.from}T00:00:00`);
-  if (filters.to) csv.set("to", `${filters.to}T23:59:59`);
+  for (const [key, value] of Object.entries(dayRange(filters.from, filters.to))) csv.set(key, value);
   return html`<div class="filters" role="search">
     <div><label for="from">${t("from")}</label><input type="date" id="from" value=${filters.from} onChange=${set("from")} /></div>
     <div><label for="to">${t("to")}</label><input type="date" id="to" value=${filters.to} onChange=${set("to")} /></div>
@@ -104,8 +102,8 @@ function App() {
     (async () => {
       try {
         const range = new URLSearchParams();
-        if (filters.from) range.set("from", `${filters.from}T00:00:00`);  // as the calls: the server's zone rule
-        if (filters.to) range.set("to", `${filters.to}T23:59:59`);
+        // The same days as the calls, in the reader's zone.
+        for (const [key, value] of Object.entries(dayRange(filters.from, filters.to))) range.set(key, value);
         const [calls, owed, messages, recordings, complaints] = await Promise.all([
           api(`/api/calls?${query(filters)}`),
           api("/api/obligations?state=open,fulfilled,expired&limit=100"),

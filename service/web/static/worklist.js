@@ -7,46 +7,13 @@
 // Every time is shown in the row's client's zone.  Updated live from the stream (every change
 // of a call back is notified), not polled.
 import {
-  api, clientName, debounce, h, header, html, lang, live, me, nowMs, problem, render, syncClock, t,
-  time, useEffect, useState, useTick,
+  api, clientName, debounce, h, header, html, inputValue, lang, live, me, nowMs, problem, render,
+  syncClock, t, time, useEffect, useState, useTick, zonedIso,
 } from "/static/app.js";
 
 const user = await me();
 header(user, "worklist");
 const canClose = user.role === "admin" || user.role === "supervisor";
-
-// The wall clock of an instant in a zone, and back: the date-time input is the client's time.
-function wallParts(ms, zone) {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
-  }).formatToParts(new Date(ms));
-  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
-}
-
-function offsetMinutes(ms, zone) {
-  const p = wallParts(ms, zone);
-  const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-  return Math.round((wall - Math.floor(ms / 1000) * 1000) / 60000);
-}
-
-export function inputValue(iso, zone) {
-  const p = wallParts(new Date(iso).getTime(), zone);
-  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
-}
-
-// "2026-12-02T09:30" typed in ``zone`` as ISO with that zone's offset at that moment.
-export function zonedIso(value, zone) {
-  const [day, clock] = value.split("T");
-  const [y, mo, d] = day.split("-").map(Number);
-  const [hh, mm] = clock.split(":").map(Number);
-  const wall = Date.UTC(y, mo - 1, d, hh, mm);
-  const guess = wall - offsetMinutes(wall, zone) * 60000;
-  const offset = offsetMinutes(guess, zone);  // again at the guessed instant (DST changes)
-  const pad = (n) => String(n).padStart(2, "0");
-  const sign = offset < 0 ? "-" : "+";
-  return `${day}T${pad(hh)}:${pad(mm)}:00${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
-}
 
 // The zone as people of the page's language call it (日本標準時, Eastern Daylight Time), at
 // the instant shown (daylight saving changes the name).
