@@ -196,7 +196,8 @@ WORDS = {
            "saved": "区分を保存しました: 案内済み",
            "listen_ok": "モニター", "listen_refused": "「聞く」は使えません",
            "alert": "手上げ（お客様保留中）",
-           "whisper": "ウィスパー: 301 の声はオペレーターにだけ"},
+           "whisper": "ウィスパー: 301 の声はオペレーターにだけ",
+           "pr_paused": "201: 離席中にしました。"},
     "en": {"held": "Caller on hold: waiting for a supervisor", "joined": "Supervisor 301 joined",
            "handed_back": "Handed back: the caller is with you again",
            "taken_over": "Taken over by the supervisor", "paused": "Paused · Training",
@@ -206,7 +207,8 @@ WORDS = {
            "saved": "Result saved: Information given",
            "listen_ok": "Listening", "listen_refused": "Listen is not available",
            "alert": "Raised hand: caller on hold",
-           "whisper": "Whisper: 301 now talks to the operator only"},
+           "whisper": "Whisper: 301 now talks to the operator only",
+           "pr_paused": "201: Paused."},
 }
 
 
@@ -400,6 +402,27 @@ async def test_operator_and_supervisor_on_a_call(people, pool, db_url, tmp_path,
             await op.wait_for_function(f"innerWidth === {size[0]}")
             await check_page(op, lang)
         await picture(op, f"operator-wrapup-1366x768-{lang}")
+
+        # The supervisor's hand on presence: 201 paused for a meeting, then their shift ended.
+        await desk.reload()
+        row = desk.locator("#presence tr[data-operator='201']")
+        await row.wait_for()
+        await desk.select_option("#pr-reason-201", "meeting")
+        await row.locator("button.pr-pause").click()
+        await says(desk, "#presence-status", words["pr_paused"])
+        await desk.wait_for_selector("#presence tr[data-operator='201'][data-state=paused]")
+        span = await service.fetchrow(
+            "SELECT state, reason, via FROM presence_spans WHERE operator = '201' "
+            "AND ended_at IS NULL")
+        assert tuple(span) == ("paused", "meeting", "api")
+        assert service.actions("QueuePause")[-1]["Reason"] == "meeting"
+        await desk.locator("#presence tr[data-operator='201'] button.pr-logout").click()
+        await desk.wait_for_selector("#presence tr[data-operator='201'][data-state=logged_out]")
+        assert await service.fetchval(
+            "SELECT state FROM presence_spans WHERE operator = '201' AND ended_at IS NULL"
+        ) == "logged_out"
+        assert service.actions("QueueRemove")[-1]["Interface"] == "Local/201@opphone/n"
+        await check_page(desk, lang)
         assert op.errors == [] and desk.errors == []
 
 

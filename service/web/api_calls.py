@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -17,7 +17,7 @@ from service.phone import to_e164
 from service.store import page_queries, web_queries
 from service.store.reports_sql import audit
 from service.web.auth import STAFF, allow, client_scope, current_user
-from service.web.context import pool
+from service.web.context import now, pool
 from service.web.formatting import with_display
 from service.web.http import (
     bad_request,
@@ -96,7 +96,7 @@ async def screen_pop(request: web.Request) -> web.Response:
     if not pbx or not linkedid:
         raise bad_request("pbx and linkedid are required")
     async with pool(request).acquire() as conn:
-        card = await _pop(conn, pbx, linkedid, current_user(request).extension)
+        card = await _pop(conn, pbx, linkedid, current_user(request).extension, now(request))
         if card is not None:
             card["callflows"] = await pop_callflows(request, conn, pbx, linkedid,
                                                     card["call"]["client"])
@@ -112,15 +112,15 @@ async def screen_current(request: web.Request) -> web.Response:
     extension = current_user(request).extension
     async with pool(request).acquire() as conn:
         found = await page_queries.current_ring(conn, extension) if extension else None
-        card = await _pop(conn, *found, extension) if found else None
+        card = await _pop(conn, *found, extension, now(request)) if found else None
         if card is not None and found:
             card["callflows"] = await pop_callflows(request, conn, found[0], found[1],
                                                     card["call"]["client"])
     return ok(card or {"call": None})
 
 
-async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str | None
-               ) -> dict[str, Any] | None:
+async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str | None,
+               moment: datetime) -> dict[str, Any] | None:
     """The screen pop with the operator's view of the call (ringing at my phone, talking with
     me, taken by another operator, ended, and since when), numbers as people read them, and
     for an escalated repeat caller what the short whisper no longer says."""
@@ -130,7 +130,7 @@ async def _pop(conn: asyncpg.Connection, pbx: str, linkedid: str, extension: str
     call = card["call"]
     rings = await page_queries.my_rings(conn, pbx, linkedid, extension) if extension else []
     card["state"], card["since"] = page_queries.pop_state(call, rings, extension)
-    card["now"] = datetime.now(UTC)
+    card["now"] = moment
     with_display(call, "caller_e164")
     for row in card["history"]:
         with_display(row, "caller_e164", "callee_e164")

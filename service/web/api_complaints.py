@@ -9,7 +9,7 @@ from aiohttp import web
 
 from service.callflows import complaints as c
 from service.web.auth import allow, client_scope, current_user
-from service.web.context import pool
+from service.web.context import now, pool
 from service.web.http import (
     bad_request,
     choice,
@@ -38,7 +38,7 @@ async def create_complaint(request: web.Request) -> web.Response:
         taken_over_by=text_field(data, "taken_over_by", required=False, max_length=40))
     async with pool(request).acquire() as conn:
         try:
-            complaint_id = await c.create(conn, new, datetime.now(UTC))
+            complaint_id = await c.create(conn, new, now(request))
         except c.ComplaintError as exc:
             raise bad_request(str(exc)) from None
     return ok({"id": complaint_id}, status=201)
@@ -64,7 +64,7 @@ async def update_complaint(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         try:
             row = await c.update(
-                conn, complaint_id, by=current_user(request).username, at=datetime.now(UTC),
+                conn, complaint_id, by=current_user(request).username, at=now(request),
                 status=text_field(data, "status", required=False, max_length=20),
                 resolution=text_field(data, "resolution", required=False,
                                       max_length=c.MAX_TEXT),
@@ -87,7 +87,7 @@ async def complaint_count(request: web.Request) -> web.Response:
     if scope is not None and client not in scope:
         raise not_found()
     start = when(request, "from") or datetime(1970, 1, 1, tzinfo=UTC)
-    end = when(request, "to") or datetime.now(UTC)
+    end = when(request, "to") or now(request)
     async with pool(request).acquire() as conn:
         count = await c.complaint_count(conn, client, start, end)
     return ok({"client": client, "from": start, "to": end, "count": count})

@@ -3,15 +3,13 @@ alerts (service/callflows/alerts.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from service.callflows import alerts as a
 from service.callflows import handraise as h
 from service.web.auth import allow, client_scope, current_user
 from service.web.callflow_context import bridged_caller, operator_call, operator_of, pbx_and_ami
-from service.web.context import pool
+from service.web.context import now, pool
 from service.web.http import conflict, json_body, not_found, ok
 
 
@@ -38,7 +36,7 @@ async def hold(request: web.Request) -> web.Response:
             handraise_id = await h.hold_by_api(ami, conn, h.HoldRequest(
                 pbx_id=pbx.pbx_id, linkedid=linkedid, client=client, operator=operator,
                 caller_channel=caller, via="api", requested_by=user.username),
-                datetime.now(UTC))
+                now(request))
         except h.HandraiseError as exc:
             raise conflict(str(exc)) from None
     return ok({"id": handraise_id}, status=201)
@@ -63,10 +61,10 @@ async def decide(request: web.Request) -> web.Response:
         try:
             if action in h.SUPERVISE:
                 result = await h.supervise(ami, conn, pbx, handraise_id, action,
-                                           user.username, user.extension, datetime.now(UTC))
+                                           user.username, user.extension, now(request))
             else:
                 result = await h.decide(ami, conn, handraise_id, action, user.username,
-                                        datetime.now(UTC))
+                                        now(request))
         except h.HandraiseError as exc:
             raise conflict(str(exc)) from None
     return ok(result)
@@ -91,7 +89,7 @@ async def clear_alert(request: web.Request) -> web.Response:
     alert_id = _id(request, "alert_id")
     async with pool(request).acquire() as conn:
         done = await a.clear_alert(conn, alert_id, current_user(request).username,
-                                   datetime.now(UTC))
+                                   now(request))
     if not done:
         raise not_found(f"no open alert {alert_id}")
     return ok({"id": alert_id, "cleared": True})

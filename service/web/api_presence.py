@@ -3,7 +3,7 @@ and the disposition code of an answered call (service/callflows/presence.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -11,7 +11,7 @@ from service.callflows import presence as pr
 from service.web.auth import allow, current_user
 from service.web.callflow_context import directory as clients_directory
 from service.web.callflow_context import operator_of, pbx_and_ami
-from service.web.context import pool
+from service.web.context import now, pool
 from service.web.http import bad_request, conflict, json_body, not_found, ok, text_field, when
 
 
@@ -31,7 +31,7 @@ async def change(request: web.Request) -> web.Response:
             state = await pr.change(ami, conn, pbx, operator=operator, action=str(action),
                                     reason=text_field(data, "reason", required=False,
                                                       max_length=40),
-                                    queues=queues, via="api", at=datetime.now(UTC))
+                                    queues=queues, via="api", at=now(request))
         except pr.PresenceError as exc:
             raise conflict(str(exc)) from None
     return ok(state)
@@ -52,7 +52,7 @@ async def states(request: web.Request) -> web.Response:
 @allow("admin", "supervisor")
 async def report(request: web.Request) -> web.Response:
     """Seconds per operator in each state (paused:<reason> for pauses); default today."""
-    end = when(request, "to") or datetime.now(UTC)
+    end = when(request, "to") or now(request)
     start = when(request, "from") or end - timedelta(days=1)
     async with pool(request).acquire() as conn:
         return ok({"from": start, "to": end, "operators": await pr.report(conn, start, end)})
@@ -68,7 +68,7 @@ async def set_disposition(request: web.Request) -> web.Response:
                 pbx_id=str(text_field(data, "pbx", max_length=40)),
                 linkedid=str(text_field(data, "linkedid", max_length=40)),
                 code=str(text_field(data, "code", max_length=40)),
-                set_by=current_user(request).username, at=datetime.now(UTC))
+                set_by=current_user(request).username, at=now(request))
         except LookupError as exc:
             raise not_found(str(exc)) from None
         except pr.PresenceError as exc:

@@ -3,8 +3,6 @@ play or download one.  Every playback is audited before a byte is sent."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from service.ami.adapter import AmiError
@@ -12,7 +10,7 @@ from service.callflows import recordings as r
 from service.web.auth import allow, client_scope, current_user
 from service.web.callflow_context import bridged_caller, operator_call, operator_of
 from service.web.callflow_context import directory as clients_directory
-from service.web.context import config, pool
+from service.web.context import config, now, pool
 from service.web.http import (
     conflict,
     json_body,
@@ -41,7 +39,7 @@ async def start_recording(request: web.Request) -> web.Response:
         try:
             recording_id = await r.start_on_demand(
                 ami, conn, pbx_id=pbx.pbx_id, caller_channel=caller, linkedid=linkedid,
-                client=client_code, requested_by=user.username, at=datetime.now(UTC))
+                client=client_code, requested_by=user.username, at=now(request))
         except (AmiError, r.RecordingError) as exc:
             raise conflict(str(exc)) from None
     return ok({"id": recording_id}, status=201)
@@ -82,7 +80,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
         if not path.is_file():
             raise not_found("the recording's file is not on this host")
         await r.audit(conn, recording_id, user.username, user.role,
-                      "download" if download else "play", datetime.now(UTC))
+                      "download" if download else "play", now(request))
     headers = {"Content-Type": "audio/wav", "Cache-Control": "private, no-store"}
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{row["linkedid"]}.wav"'

@@ -33,7 +33,7 @@ async def wallboard(request: web.Request) -> web.Response:
     async with pool(request).acquire() as conn:
         settings = await page_queries.client_settings(conn, scope)
         board = {
-            "now": datetime.now(UTC),
+            "now": moment,
             "clients": settings,
             "today": await page_queries.today(conn, scope, web_queries.day_start(moment),
                                               settings),

@@ -7,7 +7,7 @@ import {
   api, clientName, debounce, duration, explain, h, header, html, live, me, render, seconds,
   t, time, useEffect, useState, useTick,
 } from "/static/app.js";
-import { ComplaintForm, Recordings, STATUSES } from "/static/callflows.js";
+import { ComplaintForm, PAUSE_REASONS, Recordings, STATUSES } from "/static/callflows.js";
 
 const user = await me();
 header(user, "supervisor");
@@ -86,14 +86,44 @@ function SafetyNet({ items, reload }) {
     <${Note} note=${note} /></div>`;
 }
 
-function Presence({ items }) {
+// Every operator's state, and the supervisor's hand on it: pause with a reason, back, or end
+// their shift (a forgotten logout keeps a queue waiting on a phone nobody answers).
+function PresenceActions({ p, reload, setNote }) {
+  const [reason, setReason] = useState("meeting");
+  const change = async (action) => {
+    const body = { action, operator: p.operator };
+    if (action === "pause") body.reason = reason;
+    try {
+      const next = await api("/api/presence", { body });
+      setNote({ text: t("pr_changed", { op: p.operator, state: t("pr_" + next.state) }), ok: true });
+    } catch (error) {
+      setNote({ text: explain(error, { 409: "pr_refused", 400: "pr_refused" }), ok: false });
+    }
+    reload();
+  };
+  const id = `pr-reason-${p.operator}`;
+  return html`<div class="rowform">
+    ${p.state === "logged_in" ? html`<label for=${id} class="inline">${t("pr_reason")}</label>
+      <select id=${id} value=${reason} onChange=${(e) => setReason(e.target.value)}>
+        ${PAUSE_REASONS.map((r) => html`<option value=${r}>${t("reason_" + r)}</option>`)}</select>
+      <button type="button" class="pr-pause" onClick=${() => change("pause")}>${t("pr_pause_op")}</button>` : ""}
+    ${p.state === "paused" ? html`<button type="button" class="pr-unpause" onClick=${() => change("unpause")}>${t("pr_unpause")}</button>` : ""}
+    ${p.state === "logged_in" || p.state === "paused" ? html`<button type="button" class="pr-logout danger"
+      onClick=${() => change("logout")}>${t("pr_logout_op")}</button>` : ""}
+  </div>`;
+}
+
+function Presence({ items, reload }) {
+  const [note, setNote] = useState({ text: "", ok: true });
   const state = (p) => (p.state === "paused" ? `${t("pr_paused")} · ${t("reason_" + (p.reason || "other"))}` : t("pr_" + p.state));
-  return html`<table class="cards" id="presence"><thead><tr>${["operator_col", "state", "in_state"].map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
+  return html`<table class="cards" id="presence"><thead><tr>${["operator_col", "state", "in_state", "actions"].map((k) => html`<th scope="col">${t(k)}</th>`)}</tr></thead>
     <tbody>${items.length ? items.map((p) => html`<tr key=${`${p.pbx_id}:${p.operator}`} data-operator=${p.operator} data-state=${p.state} class=${`pr-row pr-${p.state}`}>
       <td data-label=${t("operator_col")} class="data">${p.operator}</td>
       <td data-label=${t("state")}>${state(p)}</td>
-      <td data-label=${t("in_state")}><span class="timer">${duration(p.started_at)}</span> <span class="muted">${t("pr_since", { t: time(p.started_at, false) })}</span></td></tr>`)
-      : html`<tr><td colspan="3" class="empty">${t("none")}</td></tr>`}</tbody></table>`;
+      <td data-label=${t("in_state")}><span class="timer">${duration(p.started_at)}</span> <span class="muted">${t("pr_since", { t: time(p.started_at, false) })}</span></td>
+      <td data-label=${t("actions")}><${PresenceActions} p=${p} reload=${reload} setNote=${setNote} /></td></tr>`)
+      : html`<tr><td colspan="4" class="empty">${t("none")}</td></tr>`}</tbody></table>
+    <p class=${`status ${note.ok ? "ok" : "bad"}`} id="presence-status" role="status">${note.text}</p>`;
 }
 
 function ComplaintRow({ c, reload, setNote }) {
@@ -206,7 +236,7 @@ function App() {
     <section id="p-safety" aria-labelledby="h-safety"><h2 id="h-safety">${t("safety_net")} (${data.alerts.length})</h2>
       <${SafetyNet} items=${data.alerts} reload=${reload} /></section>
     <section id="p-presence" aria-labelledby="h-presence-all"><h2 id="h-presence-all">${t("presence_all")}</h2>
-      <${Presence} items=${data.presence} /></section>
+      <${Presence} items=${data.presence} reload=${reload} /></section>
     <section id="p-complaints" aria-labelledby="h-complaints"><h2 id="h-complaints">${t("complaints")}</h2>
       <${Complaints} version=${version} reload=${reload} /></section>
     <section id="p-recordings" aria-labelledby="h-recordings"><h2 id="h-recordings">${t("recordings")}</h2>
