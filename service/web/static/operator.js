@@ -309,7 +309,10 @@ function App({ clients }) {
         setRaised(event);
       } else if (kind === "resync") { show("/api/screen/current"); loadPresence(); }
     });
-    return () => source.close();
+    // A supervisor's change or a feature code (*40-*43) sends no stream event: a slow
+    // refresh shows it.
+    const timer = setInterval(loadPresence, 10000);
+    return () => { source.close(); clearInterval(timer); };
   }, []);
   const bar = html`<${Presence} state=${presence} setState=${setPresence} />`;
   if (pop === undefined) return html`<main><p class="muted">${t("loading")}</p></main>`;
