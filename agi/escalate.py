@@ -9,11 +9,10 @@ escalation (the ledger still sees ``ESCALATED``/``ESCALATION_REASON`` on the cal
 
 from __future__ import annotations
 
-import re
-
 import structlog
 
 from agi.context import AgiContext
+from agi.identifiers import ACCOUNT, CHANNEL, UNIQUEID, valid
 from agi.server import AgiRequest
 from service.callbacks.escalation import REASONS, FeatureCodeEscalation
 from service.ledger.machine import agent_id
@@ -22,33 +21,22 @@ from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 
-# Asterisk's own identifiers; anything else in these arguments is not kept.
-_CHANNEL = re.compile(r"^[A-Za-z0-9/@;:._+-]{1,160}$")
-_LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-_ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-def _valid(pattern: re.Pattern[str], value: str | None) -> str | None:
-    return value if value and pattern.match(value) else None
-
-
 async def escalate(request: AgiRequest) -> None:
     headers = request.headers
     context: AgiContext = request.state
     reason = headers.get("agi_arg_1", "")
-    linkedid = _valid(_LINKEDID, headers.get("agi_arg_3"))
-    client = _valid(_ACCOUNT, headers.get("agi_accountcode"))
+    linkedid = valid(UNIQUEID, headers.get("agi_arg_3"))
+    client = valid(ACCOUNT, headers.get("agi_accountcode"))
     operator = agent_id(headers.get("agi_channel")) or "?"
     structlog.contextvars.bind_contextvars(operator=operator, linkedid=linkedid, client=client)
     if reason not in REASONS:
         log.warning("escalate_unknown_reason")
         reason = "other"
     structlog.contextvars.bind_contextvars(reason=reason)
-    peer = request.writer.get_extra_info("peername")
     escalation = FeatureCodeEscalation(
         operator=operator, reason=reason,
-        caller_channel=_valid(_CHANNEL, headers.get("agi_arg_2")) or "?",
-        linkedid=linkedid, client=client, pbx_host=peer[0] if peer else None)
+        caller_channel=valid(CHANNEL, headers.get("agi_arg_2")) or "?",
+        linkedid=linkedid, client=client, pbx_host=request.peer_host)
     if context.record_escalation is not None:
         try:
             await context.record_escalation(escalation)

@@ -15,12 +15,11 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import structlog
 
 from agi.context import AgiContext
-from agi.safetynet import ACCOUNT, LINKEDID, valid
+from agi.identifiers import ACCOUNT, CHANNEL, UNIQUEID, valid
 from agi.server import AgiRequest
 from service.ami.adapter import AmiError
 from service.callflows.handraise import HandraiseError, HoldRequest, joined, open_hold, ring_helpers
@@ -30,7 +29,6 @@ from service.store.db import TRANSIENT_ERRORS
 
 log = get_logger(__name__)
 
-CHANNEL = re.compile(r"^[A-Za-z0-9/@;:._+-]{1,160}$")
 _FAILURES: tuple[type[Exception], ...] = (HandraiseError, AmiError, TimeoutError,
                                           *TRANSIENT_ERRORS)
 
@@ -47,15 +45,14 @@ async def handraise(request: AgiRequest) -> None:
         log.warning("handraise_not_served", why="no database here" if flows is None
                     else "unreadable channel")
         return
-    peer = request.writer.get_extra_info("peername")
-    pbx = flows.pbx_for(peer[0] if peer else None)
+    pbx = flows.pbx_for(request.peer_host)
     try:
         if step == "hold":
             caller = valid(CHANNEL, headers.get("agi_arg_2"))
             if caller is None:
                 log.warning("handraise_not_served", why="no caller")
                 return
-            hold = HoldRequest(pbx_id=pbx.pbx_id, linkedid=valid(LINKEDID,
+            hold = HoldRequest(pbx_id=pbx.pbx_id, linkedid=valid(UNIQUEID,
                                                                  headers.get("agi_arg_3")),
                                client=valid(ACCOUNT, headers.get("agi_accountcode")),
                                operator=who, caller_channel=caller, via="feature_code",

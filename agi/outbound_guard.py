@@ -24,6 +24,7 @@ import structlog
 
 from agi import variables as v
 from agi.context import AgiContext
+from agi.identifiers import ACCOUNT, UNIQUEID, valid
 from agi.protocol import mset_data, quote
 from agi.server import AgiRequest
 from service.clients.model import Client
@@ -38,8 +39,6 @@ log = get_logger(__name__)
 _FAILURES: tuple[type[Exception], ...] = (TimeoutError, *TRANSIENT_ERRORS)
 
 _NUMBER = re.compile(r"^\+?[0-9]{1,32}$")
-_ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_UNIQUEID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
 
 PROMPTS = {
     "calling_hours": "orikaeshi/outbound-refused-hours",
@@ -92,7 +91,7 @@ async def outbound_guard(request: AgiRequest) -> None:
     context: AgiContext = request.state
     number = headers.get("agi_arg_1", "").strip()
     code = headers.get("agi_arg_2") or headers.get("agi_accountcode") or ""
-    code = code if _ACCOUNT.match(code) else ""
+    code = valid(ACCOUNT, code) or ""
     operator = agent_id(headers.get("agi_channel")) or "?"
     structlog.contextvars.bind_contextvars(operator=operator, client=code or None,
                                            callee=mask(number))
@@ -105,11 +104,10 @@ async def outbound_guard(request: AgiRequest) -> None:
         log.error("outbound_guard_unavailable", why="no routing data or no database")
     else:
         uniqueid = headers.get("agi_uniqueid", "")
-        peer = request.writer.get_extra_info("peername")
         dial = HandsetDial(number=number, client=directory.clients.get(code) if code else None,
                            client_code=code or None, operator=operator,
-                           uniqueid=uniqueid if _UNIQUEID.match(uniqueid) else None,
-                           pbx_host=peer[0] if peer else None,
+                           uniqueid=valid(UNIQUEID, uniqueid),
+                           pbx_host=request.peer_host,
                            placed_decision=_decision_id(headers.get("agi_arg_3", "")))
         try:
             async with asyncio.timeout(DECISION_TIMEOUT_S):

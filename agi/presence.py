@@ -35,8 +35,7 @@ async def presence(request: AgiRequest) -> None:
     if flows is None or action not in ACTIONS or not operator.isalnum():
         log.warning("presence_not_served")
     else:
-        peer = request.writer.get_extra_info("peername")
-        pbx = flows.pbx_for(peer[0] if peer else None)
+        pbx = flows.pbx_for(request.peer_host)
         ami = flows.ami_of(pbx.pbx_id)
         try:
             if ami is None:

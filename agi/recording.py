@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 
 from agi.context import AgiContext
-from agi.safetynet import ACCOUNT, LINKEDID, valid
+from agi.identifiers import ACCOUNT, UNIQUEID, valid
 from agi.server import AgiRequest
 from service.callflows.recordings import record_started
 from service.logs import get_logger
@@ -20,7 +20,7 @@ log = get_logger(__name__)
 async def recording(request: AgiRequest) -> None:
     headers = request.headers
     context: AgiContext = request.state
-    linkedid = valid(LINKEDID, headers.get("agi_arg_1"))
+    linkedid = valid(UNIQUEID, headers.get("agi_arg_1"))
     client = valid(ACCOUNT, headers.get("agi_accountcode"))
     structlog.contextvars.bind_contextvars(linkedid=linkedid, client=client)
     flows = context.callflows
@@ -28,8 +28,7 @@ async def recording(request: AgiRequest) -> None:
         log.warning("recording_not_recorded", why="no database here" if flows is None
                     else "no linkedid")
         return
-    peer = request.writer.get_extra_info("peername")
-    pbx = flows.pbx_for(peer[0] if peer else None)
+    pbx = flows.pbx_for(request.peer_host)
     try:
         async with flows.pool.acquire(timeout=2) as conn:
             await record_started(conn, pbx_id=pbx.pbx_id, linkedid=linkedid, client=client,

@@ -9,11 +9,10 @@ not depend on it: the service being down never keeps the caller from an operator
 
 from __future__ import annotations
 
-import re
-
 import structlog
 
 from agi.context import AgiContext
+from agi.identifiers import ACCOUNT, UNIQUEID, valid
 from agi.server import AgiRequest
 from service.callflows.alerts import raise_alert
 from service.logs import get_logger
@@ -22,20 +21,13 @@ from service.store.db import TRANSIENT_ERRORS
 log = get_logger(__name__)
 
 STATUSES = ("TIMEOUT", "FULL", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL")
-LINKEDID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,10}$")
-ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-def valid(pattern: re.Pattern[str], value: str | None) -> str | None:
-    """``value`` when it is what Asterisk would send there, else None."""
-    return value if value and pattern.match(value) else None
 
 
 async def safetynet(request: AgiRequest) -> None:
     headers = request.headers
     context: AgiContext = request.state
     status = headers.get("agi_arg_1", "")
-    linkedid = valid(LINKEDID, headers.get("agi_arg_2"))
+    linkedid = valid(UNIQUEID, headers.get("agi_arg_2"))
     client = valid(ACCOUNT, headers.get("agi_accountcode"))
     structlog.contextvars.bind_contextvars(linkedid=linkedid, client=client, status=status)
     if status not in STATUSES:
@@ -44,8 +36,7 @@ async def safetynet(request: AgiRequest) -> None:
     if flows is None:
         log.warning("safety_net_not_recorded", why="no database here")
         return
-    peer = request.writer.get_extra_info("peername")
-    pbx = flows.pbx_for(peer[0] if peer else None)
+    pbx = flows.pbx_for(request.peer_host)
     detail = {"supervisor_queue_status": status,
               "reason": headers.get("agi_arg_3", "")[:40] or "escalated",
               "home_queue": headers.get("agi_arg_4", "")[:80]}

@@ -82,6 +82,12 @@ class AgiRequest(Request):
         """What the server was given to share with routes (routing directory, lookups)."""
         return self.app.state
 
+    @property
+    def peer_host(self) -> str | None:
+        """The address the session came from: which PBX asks (several PBXs, one service)."""
+        peer = self.writer.get_extra_info("peername")
+        return str(peer[0]) if peer else None
+
     async def send_command(self, command: str) -> AgiReply:
         """Send one command line and read its reply (within ``command_timeout``)."""
         if "\n" in command or "\r" in command:

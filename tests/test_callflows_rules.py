@@ -11,7 +11,7 @@ import pytest
 
 MODULES = ("service.callflows.handraise", "service.callflows.complaints",
            "service.callflows.presence", "service.callflows.recordings",
-           "service.dialplan.prompts", "service.routing.policy")
+           "service.dialplan.prompts", "service.routing.policy", "agi.identifiers")
 
 
 @pytest.mark.parametrize("name", MODULES)

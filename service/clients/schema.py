@@ -180,6 +180,11 @@ class _Reader:
             return None
         return text
 
+    def flag(self, node: yaml.Node | None, path: str) -> bool | None:
+        """A yes/no setting (true, false, yes, no); None when it is not given (or wrong)."""
+        text = self.choice(node, path, ("true", "false", "yes", "no"))
+        return None if text is None else text in ("true", "yes")
+
     def time_range(self, node: yaml.Node, path: str) -> list[tuple[time, time, bool]]:
         """``09:00-18:00``, ``22:00-06:00``, ``00:00-24:00``; several separated by commas."""
         text = self.scalar(node, path)
@@ -460,8 +465,7 @@ def _outbound(r: _Reader, node: yaml.Node | None, path: str) -> OutboundRules:
             r.error(fields["callee_timezone"], f"{path}.callee_timezone",
                     f"{tz!r} is not a time zone")
             tz = None
-    override = r.choice(fields.get("supervisor_override"), f"{path}.supervisor_override",
-                        ("true", "false", "yes", "no"))
+    override = r.flag(fields.get("supervisor_override"), f"{path}.supervisor_override")
     entries = []
     for item in r.sequence(fields.get("do_not_call"), f"{path}.do_not_call"):
         where = f"{path}.do_not_call"
@@ -490,7 +494,7 @@ def _outbound(r: _Reader, node: yaml.Node | None, path: str) -> OutboundRules:
             entries.append(DoNotCall(prefix, reason, False))
     return OutboundRules(max_attempts_per_day=attempts, min_gap_s=gap,
                          do_not_call=tuple(entries), callee_timezone=tz,
-                         supervisor_override=override in ("true", "yes"))
+                         supervisor_override=bool(override))
 
 
 def _e164_prefix(text: str) -> str | None:
@@ -558,10 +562,9 @@ def _apply_common(r: _Reader, client: Client, fields: dict[str, yaml.Node], path
                            ("answered", "offered"))
     if plan_counts:
         changes["plan_counts"] = plan_counts
-    plan_outbound = r.choice(fields.get("plan_outbound"), f"{path}.plan_outbound",
-                             ("true", "false", "yes", "no"))
-    if plan_outbound:
-        changes["plan_outbound"] = plan_outbound in ("true", "yes")
+    plan_outbound = r.flag(fields.get("plan_outbound"), f"{path}.plan_outbound")
+    if plan_outbound is not None:
+        changes["plan_outbound"] = plan_outbound
     service_level = r.duration(fields.get("service_level"), f"{path}.service_level")
     if service_level is not None:
         changes["service_level_s"] = service_level
@@ -615,12 +618,12 @@ def _repeat(r: _Reader, node: yaml.Node, path: str, base: RepeatRule) -> RepeatR
     window = r.duration(fields.get("window"), f"{path}.window")
     queue = r.pattern(fields.get("queue"), f"{path}.queue", _QUEUE, "a queue name")
     priority = r.integer(fields.get("priority"), f"{path}.priority", 0, 100)
-    enabled = r.choice(fields.get("enabled"), f"{path}.enabled", ("true", "false", "yes", "no"))
+    enabled = r.flag(fields.get("enabled"), f"{path}.enabled")
     return RepeatRule(
         earlier_calls=earlier if earlier is not None else base.earlier_calls,
         window_s=window if window is not None else base.window_s,
         queue=queue or base.queue, priority=priority if priority is not None else base.priority,
-        enabled=base.enabled if enabled is None else enabled in ("true", "yes"))
+        enabled=base.enabled if enabled is None else enabled)
 
 
 def parse_clients(text: str, source: str = "clients.yaml") -> Directory:
@@ -708,10 +711,9 @@ def _callflow_settings(r: _Reader, fields: dict[str, yaml.Node], path: str) -> d
                          ("all", "none", "on_demand"))
     if recording:
         changes["recording"] = recording
-    notice = r.choice(fields.get("recording_notice"), f"{path}.recording_notice",
-                      ("true", "false", "yes", "no"))
-    if notice:
-        changes["recording_notice"] = notice in ("true", "yes")
+    notice = r.flag(fields.get("recording_notice"), f"{path}.recording_notice")
+    if notice is not None:
+        changes["recording_notice"] = notice
     wrapup = r.duration(fields.get("wrapup"), f"{path}.wrapup")
     if wrapup is not None:
         if wrapup <= 600:
